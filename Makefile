@@ -1,0 +1,31 @@
+# Quick start: `make demo` (score a generated sample corpus) and `make test` (the whole suite).
+# Both bootstrap .venv on first use with the pinned CPU torch; CUDA users install vidscore[gpu] instead.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench-decode clean
+
+$(STAMP): pyproject.toml .ci/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c .ci/constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	RAY_AUTH_MODE=disabled $(BIN)/python -m jobs.demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench-decode: $(STAMP)
+	$(BIN)/python bench/decode.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,1 @@
+"""Plain-Python operators: each is a function or callable class on a batch of NumPy/Arrow columns."""

@@ -1,0 +1,170 @@
+"""Decode: fetch each video once, probe it, and sample frames for every requested frame spec.
+
+One decode per video serves all scorers: the union of every spec's indices is decoded once, then each
+spec picks and resizes its frames with the reference's PIL filter. Only sampled, resized uint8 frames leave
+this stage; the video's bytes never enter the object store. Failures become rows with a status.
+"""
+
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from operators.frames import FrameSpec, resize_frame, sample_indices
+from pipeline.storage import filesystem, redact, redact_text
+from schemas.scores import DECODE_ERROR, FETCH_ERROR, OK
+
+EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
+_FLOAT_META = ("size_bytes", "num_frames", "fps", "duration_s", "width", "height", "decode_s")
+
+
+class DecodeError(Exception):
+    """The bytes are there but hold no decodable video."""
+
+
+def probe(path: str) -> dict:
+    """Container metadata without decoding: codec, frame count, fps, duration, size (PyAV)."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise DecodeError("no video stream (audio-only or not a video)")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1e6
+            return {
+                "codec": stream.codec_context.name,
+                "num_frames": stream.frames,
+                "fps": float(rate) if rate else None,
+                "duration_s": duration,
+                "width": stream.codec_context.width,
+                "height": stream.codec_context.height,
+            }
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"not a readable video: {exc}") from exc
+
+
+def _decord_frames(path: str, specs: list[FrameSpec], threads: int) -> tuple[int, dict[int, np.ndarray]]:
+    import decord
+
+    reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=threads)
+    total = len(reader)
+    wanted = sorted({int(i) for s in specs for i in sample_indices(s, total)})
+    if not wanted:
+        raise DecodeError("video has no frames")
+    frames = reader.get_batch(wanted).asnumpy()
+    return total, dict(zip(wanted, frames))
+
+
+def _pyav_frames(path: str, specs: list[FrameSpec], total: int | None) -> tuple[int, dict[int, np.ndarray]]:
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        if not total:
+            # No frame count in the header: count packets, a cheap demux without decoding.
+            total = sum(1 for p in container.demux(stream) if p.size)
+            container.seek(0, stream=stream)
+        wanted = {int(i) for s in specs for i in sample_indices(s, total)}
+        if not wanted:
+            raise DecodeError("video has no frames")
+        last, frames = max(wanted), {}
+        for index, frame in enumerate(container.decode(stream)):
+            if index in wanted:  # colour-convert only the frames we keep
+                frames[index] = frame.to_ndarray(format="rgb24")
+            if index >= last:
+                break
+    if not frames:
+        raise DecodeError("no frame could be decoded")
+    # A header count that overstates the stream: repeat the last decoded frame, as players do.
+    tail = frames[max(frames)]
+    return total, {i: frames.get(i, tail) for i in wanted}
+
+
+class Decoder:
+    """Fetches, probes and samples videos; one instance per CPU worker.
+
+    Args:
+        specs: every frame spec the run's scorers asked for (deduplicated by the pipeline).
+        endpoint_url: S3-compatible endpoint for s3:// uris (else the AWS environment decides).
+        backend: `auto` (decord, PyAV when decord fails), `decord`, or `pyav`.
+        threads: decoder threads per video; 1 keeps one video per core, scale out with more workers.
+    """
+
+    def __init__(
+        self, specs: list[FrameSpec], endpoint_url: str | None = None, backend: str = "auto", threads: int = 1
+    ) -> None:
+        if backend not in ("auto", "decord", "pyav"):
+            raise ValueError(f"unknown decode backend {backend!r}; use auto, decord or pyav")
+        self.specs, self.endpoint_url, self.backend, self.threads = specs, endpoint_url, backend, threads
+        self.scratch = tempfile.mkdtemp(prefix="vidscore-decode-")
+
+    def fetch(self, uri: str) -> tuple[str, int, bool]:
+        """(local path, size, is_temporary). Remote objects stream to local scratch disk, not memory."""
+        fs, path = filesystem(uri, self.endpoint_url)
+        if "file" in fs.protocol or "local" in fs.protocol:
+            return path, os.path.getsize(path), False
+        local = os.path.join(self.scratch, f"{os.getpid()}-{time.monotonic_ns()}{os.path.splitext(path)[1]}")
+        fs.get_file(path, local)
+        return local, os.path.getsize(local), True
+
+    def decode(self, path: str) -> tuple[dict, dict[str, np.ndarray]]:
+        """Metadata and one (T, H, W, 3) uint8 array per spec column."""
+        meta = probe(path)
+        frames, decoder = None, "decord"
+        if self.backend in ("auto", "decord"):
+            try:
+                meta["num_frames"], frames = _decord_frames(path, self.specs, self.threads)
+            except Exception:
+                if self.backend == "decord":
+                    raise
+        if frames is None:
+            decoder = "pyav"
+            meta["num_frames"], frames = _pyav_frames(path, self.specs, meta["num_frames"])
+        meta["decoder"] = decoder
+        out = {}
+        for spec in self.specs:
+            picked = [resize_frame(spec, frames[int(i)]) for i in sample_indices(spec, meta["num_frames"])]
+            out[spec.column] = np.stack(picked)
+        return meta, out
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = len(batch["uri"])
+        status, error = np.array([OK] * rows, dtype=object), np.full(rows, None, dtype=object)
+        meta = {k: np.full(rows, np.nan) for k in _FLOAT_META}
+        codec, decoder = np.full(rows, None, dtype=object), np.full(rows, None, dtype=object)
+        columns = {s.column: np.empty(rows, dtype=object) for s in self.specs}
+        for i, uri in enumerate(batch["uri"]):
+            for column in columns.values():
+                column[i] = EMPTY
+            start = time.perf_counter()
+            try:
+                path, meta["size_bytes"][i], temporary = self.fetch(str(uri))
+            except Exception as exc:  # noqa: BLE001 - a missing or unreadable object is a row, not a crash
+                message = f"{redact(str(uri))}: {type(exc).__name__}: {redact_text(str(exc))}"
+                status[i], error[i] = FETCH_ERROR, message[:500]
+                continue
+            try:
+                info, frames = self.decode(path)
+                for key, value in info.items():
+                    if key in meta:
+                        meta[key][i] = np.nan if value is None else value
+                codec[i], decoder[i] = info["codec"], info["decoder"]
+                for column, array in frames.items():
+                    columns[column][i] = array
+            except Exception as exc:  # noqa: BLE001 - corrupt input of any kind becomes a row
+                status[i], error[i] = DECODE_ERROR, f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
+            finally:
+                if temporary:
+                    os.unlink(path)
+            meta["decode_s"][i] = time.perf_counter() - start
+        batch.update(meta)
+        batch.update(columns)
+        batch.update({"status": status, "error": error, "codec": codec, "decoder": decoder})
+        return batch

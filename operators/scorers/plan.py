@@ -1,0 +1,48 @@
+"""The scorer contract: a plan resolved on the driver, and a callable class that becomes an actor."""
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from operators.frames import FrameSpec
+
+
+@dataclass(frozen=True)
+class ScorerPlan:
+    """Everything the pipeline needs to know about a scorer before any worker starts.
+
+    Args:
+        name: the scorer's name and column prefix (`videoscore`, `technical`, ...).
+        cls: the callable class the pipeline runs as an actor pool.
+        frame_spec: the frames it wants; the decode operator produces `frame_spec.column`.
+        fields: its output columns, declared in `schemas/<name>.py`.
+        init_kwargs: flat keyword arguments for `cls(...)`; plain data, shipped to every actor.
+        batch_size: videos per `__call__`.
+        gpu_memory_gb: GPU memory one actor needs at `batch_size` (weights + activations);
+            0 means the scorer never uses a GPU.
+    """
+
+    name: str
+    cls: type
+    frame_spec: FrameSpec
+    fields: tuple[pa.Field, ...]
+    init_kwargs: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 8
+    gpu_memory_gb: float = 0.0
+
+
+class Scorer(Protocol):
+    """A scorer: `plan` validates options on the driver; the instance loads once and scores batches.
+
+    `__call__` receives the decode operator's columns (`video_id`, `prompt`, `status`, `error`,
+    `frame_spec.column`, ...) and returns the batch with every column in `plan.fields` added. Rows whose
+    frames are empty (decode failed) get nulls; a row the scorer fails on gets nulls and a
+    `score_error` status via `operators.scorers.rows.record_failure`, never an exception.
+    """
+
+    @classmethod
+    def plan(cls, checkpoint: str | None = None, **options: Any) -> ScorerPlan: ...
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...

@@ -1,0 +1,31 @@
+"""Row bookkeeping shared by scorers: which rows have frames, recording per-row failures."""
+
+import numpy as np
+
+from schemas.scores import OK, SCORE_ERROR
+
+
+def scorable(batch: dict[str, np.ndarray], column: str) -> list[int]:
+    """Indices of rows that have frames in `column` (rows whose decode failed have none)."""
+    return [i for i, frames in enumerate(batch[column]) if frames is not None and len(frames) > 0]
+
+
+def record_failure(batch: dict[str, np.ndarray], row: int, scorer: str, message: str) -> None:
+    """Mark one row as failed by `scorer`, keeping any earlier error and other scorers' results."""
+    status = batch["status"].astype(object)
+    error = batch["error"].astype(object)
+    if status[row] == OK:
+        status[row] = SCORE_ERROR
+    note = f"{scorer}: {message}"
+    error[row] = note if not error[row] else f"{error[row]}; {note}"
+    batch["status"], batch["error"] = status, error
+
+
+def float_columns(names: list[str], rows: int) -> dict[str, np.ndarray]:
+    """NaN-filled float32 output columns; scorers fill the rows they score."""
+    return {name: np.full(rows, np.nan, dtype=np.float32) for name in names}
+
+
+def constant_column(value: str | None, rows: int) -> np.ndarray:
+    """A string column with one value (used for provenance)."""
+    return np.array([value] * rows, dtype=object)

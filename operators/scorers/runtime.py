@@ -1,0 +1,68 @@
+"""Shared model-scorer runtime: device/dtype/attention choice and fault-isolating batched execution."""
+
+import importlib.util
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def pick_device(device: str = "auto") -> tuple[str, "object"]:
+    """(device, dtype): bf16 on CUDA, fp32 on CPU. `auto` takes CUDA when the process can see one."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available; use device 'cpu'")
+    return device, (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+
+
+def attention_implementation(device: str) -> str:
+    """flash-attention 2 on CUDA when installed, else PyTorch SDPA (also the CPU choice)."""
+    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def length_buckets(lengths: Sequence[int], max_batch: int) -> list[list[int]]:
+    """Item indices grouped by similar length, at most `max_batch` each, so padding waste stays small."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + max_batch] for i in range(0, len(order), max_batch)]
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return "out of memory" in str(exc).lower()
+
+
+def run_isolated(
+    fn: Callable[[list[int]], np.ndarray], groups: list[list[int]]
+) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Run `fn(group) -> (len(group), k) array` over groups; returns results and failure messages by item.
+
+    A failing group is split in half and retried, down to single items: a CUDA out-of-memory error costs
+    throughput, not videos, and one bad video is recorded alone while its batch-mates are scored.
+    """
+    results: dict[int, np.ndarray] = {}
+    failures: dict[int, str] = {}
+
+    def run(group: list[int]) -> None:
+        try:
+            out = fn(group)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes data, see docstring
+            if _is_oom(exc):
+                import torch
+
+                torch.cuda.empty_cache()
+            if len(group) == 1:
+                failures[group[0]] = f"{type(exc).__name__}: {exc}"[:500]
+                return
+            half = len(group) // 2
+            run(group[:half])
+            run(group[half:])
+            return
+        for item, row in zip(group, out):
+            results[item] = row
+
+    for group in groups:
+        run(group)
+    return results, failures

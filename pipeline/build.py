@@ -1,0 +1,98 @@
+"""The Ray Data graph: input blocks -> decode actors -> one actor pool per scorer -> conform -> Parquet.
+
+This is the only module that sets Ray resources, pool sizes and batch sizes.
+"""
+
+import math
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from operators.conform import conform
+from operators.decode import Decoder
+from operators.scorers.plan import ScorerPlan
+from pipeline.config import ScoreConfig
+
+# Scorer and bookkeeping actors declare a small CPU share so decode workers can have the rest of a node;
+# a scorer actor that took a whole CPU on a 2-CPU machine would starve the decode stage.
+SCORER_CPUS = 0.25
+LIGHT_TASK_CPUS = 0.25
+MAX_BLOCK_ROWS = 64
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one scorer's actors run: GPU share per actor (0 = CPU) and the pool size."""
+
+    num_gpus: float
+    actors: int
+
+
+def place_scorers(plans: list[ScorerPlan], gpus: float, gpu_memory_gb: float, cpu_actors: int) -> dict:
+    """GPU share and pool size per scorer.
+
+    Model scorers whose declared memory fits on one GPU together share every GPU (fractional
+    `num_gpus` proportional to memory), so each video's frames meet all models on the same node;
+    otherwise each gets whole GPUs. Without GPUs every scorer runs on CPU.
+    """
+    on_gpu = [p for p in plans if p.gpu_memory_gb > 0] if gpus >= 1 else []
+    total = sum(p.gpu_memory_gb for p in on_gpu)
+    placements = {}
+    for plan in plans:
+        if plan not in on_gpu:
+            placements[plan.name] = Placement(0.0, cpu_actors)
+        elif total <= gpu_memory_gb:
+            share = math.floor(100 * plan.gpu_memory_gb / total) / 100 if len(on_gpu) > 1 else 1.0
+            placements[plan.name] = Placement(share, int(gpus))
+        else:
+            placements[plan.name] = Placement(1.0, max(1, int(gpus) // len(on_gpu)))
+    return placements
+
+
+def decode_workers(cfg: ScoreConfig, cpus: float, placements: dict) -> int:
+    """Decode actors: the configured number, else every CPU not reserved for scorers and writing."""
+    if cfg.decode_workers:
+        return cfg.decode_workers
+    reserved = sum(SCORER_CPUS * p.actors for p in placements.values()) + LIGHT_TASK_CPUS
+    return max(1, int(cpus - reserved))
+
+
+def input_blocks(table: pa.Table, workers: int) -> list[pa.Table]:
+    """Split the input so every decode worker gets several blocks to stream through."""
+    rows = max(1, min(MAX_BLOCK_ROWS, math.ceil(len(table) / (4 * workers))))
+    return [table.slice(start, rows) for start in range(0, len(table), rows)]
+
+
+def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema):
+    """The lazy score dataset (nothing runs until it is written)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
+    placements = place_scorers(plans, gpus, cfg.gpu_memory_gb, cfg.scorer_workers)
+    workers = decode_workers(cfg, cpus, placements)
+    specs = list(dict.fromkeys(p.frame_spec for p in plans))
+
+    ds = ray.data.from_arrow(input_blocks(table, workers))
+    ds = ds.map_batches(
+        Decoder,
+        fn_constructor_kwargs={
+            "specs": specs,
+            "endpoint_url": cfg.endpoint_url,
+            "backend": cfg.decode_backend,
+        },
+        batch_size=cfg.decode_batch_size,
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
+        num_cpus=1,
+    )
+    for plan in plans:
+        place = placements[plan.name]
+        ds = ds.map_batches(
+            plan.cls,
+            fn_constructor_kwargs=plan.init_kwargs,
+            batch_size=int(cfg.batch_size or plan.batch_size),
+            compute=ray.data.ActorPoolStrategy(size=place.actors),
+            num_cpus=SCORER_CPUS,
+            num_gpus=place.num_gpus,
+        )
+    return ds.map_batches(conform, fn_kwargs={"schema": schema}, batch_format="numpy", num_cpus=LIGHT_TASK_CPUS)

@@ -1,0 +1,89 @@
+"""The score table on storage: location checks before work, what is already scored, run-labelled files."""
+
+import posixpath
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.storage import filesystem, redact, to_url
+
+META_DIR = "_vidscore"  # pyarrow, polars and Ray skip `_`-prefixed entries when reading the table
+
+
+class OutputError(ValueError):
+    """The output location is unusable; raised before any work starts."""
+
+
+def check_output(output: str, endpoint_url: str | None = None) -> None:
+    """Fail fast unless `output` is (or can become) a writable directory."""
+    try:
+        fs, path = filesystem(output, endpoint_url)
+        if fs.exists(path) and fs.isfile(path):
+            raise OutputError(f"output {redact(output)} is a file; give a directory or prefix for the table")
+        probe = posixpath.join(path, META_DIR, f".probe-{uuid.uuid4().hex}")
+        fs.makedirs(posixpath.dirname(probe), exist_ok=True)
+        with fs.open(probe, "wb") as f:
+            f.write(b"ok")
+        fs.rm(probe)
+    except OutputError:
+        raise
+    except PermissionError as exc:
+        raise OutputError(f"output {redact(output)} is not writable (access denied); check credentials") from exc
+    except Exception as exc:  # noqa: BLE001 - unreachable storage of any kind
+        raise OutputError(
+            f"output {redact(output)} is not writable ({type(exc).__name__}); check the path, endpoint and credentials"
+        ) from exc
+
+
+def table_files(output: str, endpoint_url: str | None = None) -> list[str]:
+    """Parquet files of the score table (none if it does not exist yet)."""
+    fs, path = filesystem(output, endpoint_url)
+    if not fs.exists(path):
+        return []
+    files = [p for p in fs.find(path) if p.endswith(".parquet")]
+    return sorted(p for p in files if not any(part.startswith(("_", ".")) for part in p[len(path) :].split("/")))
+
+
+def scored_ids(output: str, endpoint_url: str | None = None) -> set[str]:
+    """video_ids already in the table. A file that cannot be read (a crash mid-write) counts as absent."""
+    fs, _ = filesystem(output, endpoint_url)
+    ids: set[str] = set()
+    for path in table_files(output, endpoint_url):
+        try:
+            with fs.open(path, "rb") as f:
+                ids.update(pq.read_table(f, columns=["video_id"]).column("video_id").to_pylist())
+        except (OSError, pa.ArrowInvalid):
+            continue
+    return ids
+
+
+def read_run(output: str, run_id: str, columns: list[str], endpoint_url: str | None = None) -> pa.Table:
+    """This run's rows (its files carry the run id), projected to `columns`."""
+    fs, _ = filesystem(output, endpoint_url)
+    tables = []
+    for path in table_files(output, endpoint_url):
+        if f"part-{run_id}-" in posixpath.basename(path):
+            with fs.open(path, "rb") as f:
+                tables.append(pq.read_table(f, columns=columns))
+    return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
+
+
+def run_filename_provider(run_id: str):
+    """Output files named `part-<run id>-<task>...parquet`: unique per run, traceable to it."""
+    from ray.data.datasource import FilenameProvider
+
+    class RunFiles(FilenameProvider):
+        def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
+            return f"part-{run_id}-{write_uuid}-{task_index:06d}"
+
+    return RunFiles(file_format="parquet")
+
+
+def write_json(output: str, name: str, text: str, endpoint_url: str | None = None) -> str:
+    """Write a small JSON document under the table's metadata folder; returns its location."""
+    fs, path = filesystem(output, endpoint_url)
+    target = posixpath.join(path, META_DIR, name)
+    with fs.open(target, "w") as f:
+        f.write(text)
+    return to_url(fs, target)

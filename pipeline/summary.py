@@ -1,0 +1,73 @@
+"""Run summary: rows by status, throughput, time per stage, per-generator means; printed and saved."""
+
+import math
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.scores import OK
+
+
+def stage_times(ds: Any) -> dict[str, float]:
+    """Wall seconds per Ray Data operator of an executed dataset (empty if Ray does not report them)."""
+    try:
+        summary = ds._get_stats_summary()  # no public API for per-operator times in Ray 2.60
+    except Exception:  # noqa: BLE001 - stats are a nicety, never a failure
+        return {}
+    times: dict[str, float] = {}
+    pending = [summary]
+    while pending:
+        node = pending.pop()
+        pending.extend(node.parents)
+        for op in node.operators_stats:
+            wall = (op.wall_time or {}).get("sum")
+            if wall is not None:
+                times[op.operator_name] = round(float(wall), 3)
+    return times
+
+
+def summarize(rows: pa.Table, score_columns: list[str], wall_s: float, **extra: Any) -> dict[str, Any]:
+    """Counts by status, first errors, throughput and per-generator means over ok rows."""
+    n = len(rows)
+    statuses = {d["values"]: d["counts"] for d in pc.value_counts(rows.column("status")).to_pylist()} if n else {}
+    failed = rows.filter(pc.not_equal(rows.column("status"), OK)) if n else rows
+    generators: dict[str, dict[str, Any]] = {}
+    for gen in sorted({g for g in rows.column("generator").to_pylist()} if n else set(), key=str):
+        mask = pc.equal(rows.column("generator"), gen) if gen is not None else pc.is_null(rows.column("generator"))
+        sub = rows.filter(mask)
+        ok = sub.filter(pc.equal(sub.column("status"), OK))
+        means = {c: pc.mean(ok.column(c)).as_py() for c in score_columns}
+        generators[str(gen)] = {"videos": len(sub), "ok": len(ok), "means": means}
+    return {
+        "rows": n,
+        "status": statuses,
+        "errors": [f"{r['video_id']}: {r['status']}: {r['error']}" for r in failed.slice(0, 5).to_pylist()],
+        "wall_s": round(wall_s, 3),
+        "videos_per_s": round(n / wall_s, 3) if wall_s > 0 else None,
+        "generators": generators,
+        **extra,
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    """A readable text version for the terminal."""
+    lines = [
+        f"scored {summary['rows']} videos in {summary['wall_s']:.1f}s ({summary['videos_per_s']} videos/s)",
+        "status: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["status"].items())),
+    ]
+    lines += [f"  {e}" for e in summary["errors"]]
+    if summary.get("stages"):
+        lines.append(
+            "time per stage (worker seconds): " + ", ".join(f"{k} {v:.1f}s" for k, v in summary["stages"].items())
+        )
+    columns = sorted({c for g in summary["generators"].values() for c in g["means"]})
+    if columns:
+        short = [c.split("_", 1)[1] if "_" in c else c for c in columns]
+        width = max([9] + [len(g) for g in summary["generators"]])
+        lines.append(f"{'generator':<{width}} {'ok/n':>7} " + " ".join(f"{s[:12]:>12}" for s in short))
+        for gen, g in summary["generators"].items():
+            cells = [g["means"][c] for c in columns]
+            text = " ".join(f"{'-':>12}" if v is None or math.isnan(v) else f"{v:>12.4g}" for v in cells)
+            lines.append(f"{gen:<{width}} {str(g['ok']) + '/' + str(g['videos']):>7} {text}")
+    return "\n".join(lines)

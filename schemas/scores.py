@@ -1,0 +1,54 @@
+"""Score table: base columns every row has, plus each scorer's own prefixed columns."""
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+# Status values: `ok`, or the class of the first thing that went wrong with the video.
+OK = "ok"
+FETCH_ERROR = "fetch_error"
+DECODE_ERROR = "decode_error"
+DECODE_TIMEOUT = "decode_timeout"
+SCORE_ERROR = "score_error"
+STATUSES = (OK, FETCH_ERROR, DECODE_ERROR, DECODE_TIMEOUT, SCORE_ERROR)
+
+BASE_FIELDS = [
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("prompt", pa.string()),
+    pa.field("generator", pa.string()),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("error", pa.string()),
+]
+
+# Probed once per video by the decode operator; null when the video could not be opened.
+METADATA_FIELDS = [
+    pa.field("size_bytes", pa.int64()),
+    pa.field("num_frames", pa.int64()),
+    pa.field("fps", pa.float32()),
+    pa.field("duration_s", pa.float32()),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("codec", pa.string()),
+    pa.field("decoder", pa.string()),
+    pa.field("decode_s", pa.float32()),
+]
+
+
+def provenance_fields(prefix: str) -> list[pa.Field]:
+    """What produced a scorer's numbers: checkpoint, its revision or weights hash, and the frame spec."""
+    return [
+        pa.field(f"{prefix}_checkpoint", pa.string()),
+        pa.field(f"{prefix}_revision", pa.string()),
+        pa.field(f"{prefix}_frames", pa.string()),
+    ]
+
+
+def score_schema(scorer_fields: list[pa.Field], passthrough: list[pa.Field]) -> pa.Schema:
+    """The full output schema: base, metadata, manifest pass-through, then scorer columns."""
+    fields = BASE_FIELDS + METADATA_FIELDS + passthrough + scorer_fields
+    names = [f.name for f in fields]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"score table columns defined twice: {dupes}; rename them in the manifest")
+    return pa.schema(fields, metadata={"vidscore.schema_version": SCHEMA_VERSION})

@@ -1,0 +1,13 @@
+"""Columns of the `technical` scorer: cheap, weight-free measures used as curation pre-filters."""
+
+import pyarrow as pa
+
+from schemas.scores import provenance_fields
+
+PREFIX = "technical"
+MEASURES = ("sharpness", "motion", "brightness", "contrast")
+FIELDS = (
+    [pa.field(f"{PREFIX}_{m}", pa.float32()) for m in MEASURES]
+    + [pa.field(f"{PREFIX}_static", pa.bool_())]
+    + provenance_fields(PREFIX)
+)
