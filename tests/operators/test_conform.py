@@ -1,0 +1,31 @@
+"""Conform: frames dropped, NaN metadata as nulls, exact schema types, pass-through types kept."""
+
+import numpy as np
+import pyarrow as pa
+
+from operators.conform import conform
+from schemas.scores import score_schema
+from schemas.technical import FIELDS
+
+
+def test_conform_to_score_schema() -> None:
+    schema = score_schema(FIELDS, [pa.field("tags", pa.list_(pa.string())), pa.field("seed", pa.int64())])
+    batch = {
+        "video_id": np.array(["a", "b"], dtype=object),
+        "uri": np.array(["/a.mp4", "/b.mp4"], dtype=object),
+        "status": np.array(["ok", "decode_error"], dtype=object),
+        "error": np.array([None, "boom"], dtype=object),
+        "num_frames": np.array([30.0, np.nan]),
+        "width": np.array([64.0, np.nan]),
+        "technical_motion": np.array([0.5, np.nan], np.float32),
+        "technical_static": np.array([False, None], dtype=object),
+        "tags": np.array([np.array(["x", "y"]), np.array([], dtype=object)], dtype=object),
+        "seed": np.array([1, 2]),
+        "frames__16_arange": np.array([np.zeros((1, 2, 2, 3), np.uint8)] * 2, dtype=object),
+    }
+    table = conform(batch, schema)
+    assert table.schema == schema and "frames__16_arange" not in table.column_names
+    rows = table.to_pylist()
+    assert (rows[0]["num_frames"], rows[1]["num_frames"], rows[0]["width"]) == (30, None, 64)
+    assert (rows[0]["technical_motion"], rows[1]["technical_motion"]) == (0.5, None)
+    assert rows[0]["tags"] == ["x", "y"] and rows[1]["seed"] == 2 and rows[0]["prompt"] is None

@@ -1,0 +1,106 @@
+"""Decode operator on real encoded videos: exact frames vs the reference recipe, metadata, bad inputs."""
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from jobs.corpus import encode_video
+from operators.decode import Decoder
+from operators.frames import FrameSpec, resize_frame, sample_indices
+from tests.conftest import gradient_frames
+
+RAW = FrameSpec(16, "arange")
+VIDEOSCORE = FrameSpec(16, "arange", "idefics2", (378, 980))
+MJVIDEO = FrameSpec(8, "linspace_open", "squash", (448, 448))
+
+
+def reference_frames(path: Path, spec: FrameSpec) -> np.ndarray:
+    """The reference recipe: PyAV decodes every frame to RGB, then the sampled ones are picked."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack([resize_frame(spec, frames[i]) for i in sample_indices(spec, len(frames))])
+
+
+def decode_one(path: Path, specs: list[FrameSpec], backend: str = "auto") -> dict:
+    batch = Decoder(specs, backend=backend)({"uri": np.array([str(path)], dtype=object)})
+    return {k: v[0] for k, v in batch.items()}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("videos")
+    return {
+        "h264_mp4": encode_video(d / "a.mp4", gradient_frames(45, 120, 160), fps=15),
+        "portrait_mp4": encode_video(d / "p.mp4", gradient_frames(20, 160, 96)),
+        "vp9_webm": encode_video(d / "b.webm", gradient_frames(24, 64, 96), codec="libvpx-vp9"),
+        "mpeg4_avi": encode_video(d / "c.avi", gradient_frames(24, 64, 96), codec="mpeg4"),
+        "hevc_mkv": encode_video(d / "d.mkv", gradient_frames(24, 64, 96), codec="libx265"),
+        "tiny_mp4": encode_video(d / "t.mp4", gradient_frames(20, 16, 16)),
+        "one_frame": encode_video(d / "o.mp4", gradient_frames(1, 64, 64)),
+    }
+
+
+@pytest.mark.parametrize("name", ["h264_mp4", "portrait_mp4", "vp9_webm", "mpeg4_avi", "hevc_mkv", "tiny_mp4"])
+def test_frames_equal_reference_recipe(videos: dict[str, Path], name: str) -> None:
+    row = decode_one(videos[name], [RAW, VIDEOSCORE, MJVIDEO])
+    assert row["status"] == "ok", row["error"]
+    for spec in (RAW, VIDEOSCORE, MJVIDEO):
+        np.testing.assert_array_equal(row[spec.column], reference_frames(videos[name], spec))
+
+
+def test_metadata(videos: dict[str, Path]) -> None:
+    row = decode_one(videos["h264_mp4"], [RAW])
+    assert (row["num_frames"], row["width"], row["height"], row["codec"]) == (45, 160, 120, "h264")
+    assert row["fps"] == pytest.approx(15.0) and row["duration_s"] == pytest.approx(3.0, abs=0.1)
+    assert row["size_bytes"] == videos["h264_mp4"].stat().st_size and row["decoder"] == "decord"
+    assert decode_one(videos["vp9_webm"], [RAW])["codec"] == "vp9"
+
+
+def test_tiny_frames_fall_back_to_pyav(videos: dict[str, Path]) -> None:
+    # decord 0.6.0 cannot convert 16x16 frames; PyAV can.
+    row = decode_one(videos["tiny_mp4"], [VIDEOSCORE])
+    assert row["status"] == "ok" and row["decoder"] == "pyav"
+    assert row[VIDEOSCORE.column].shape == (16, 378, 378, 3)
+
+
+def test_backends_agree(videos: dict[str, Path]) -> None:
+    a = decode_one(videos["h264_mp4"], [RAW, MJVIDEO], backend="decord")
+    b = decode_one(videos["h264_mp4"], [RAW, MJVIDEO], backend="pyav")
+    assert (a["decoder"], b["decoder"]) == ("decord", "pyav")
+    for spec in (RAW, MJVIDEO):
+        np.testing.assert_array_equal(a[spec.column], b[spec.column])
+
+
+def test_short_video_keeps_all_frames_without_duplication(videos: dict[str, Path]) -> None:
+    row = decode_one(videos["one_frame"], [VIDEOSCORE, MJVIDEO])
+    assert row[VIDEOSCORE.column].shape[0] == 1  # VideoScore: every frame, no duplication
+    assert row[MJVIDEO.column].shape[0] == 8  # MJ-VIDEO: its rule repeats frame 0
+
+
+def test_bad_inputs_become_rows(tmp_path: Path, videos: dict[str, Path]) -> None:
+    good = videos["h264_mp4"].read_bytes()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "truncated.mp4").write_bytes(good[: len(good) // 2])
+    (tmp_path / "random.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
+    (tmp_path / "image.mp4").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    with av.open(str(tmp_path / "audio.m4a"), "w") as c:
+        stream = c.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            c.mux(packet)
+    names = ["empty.mp4", "truncated.mp4", "random.mp4", "image.mp4", "audio.m4a", "missing.mp4"]
+    uris = [str(tmp_path / n) for n in names] + [str(videos["h264_mp4"])]
+    batch = Decoder([VIDEOSCORE])({"uri": np.array(uris, dtype=object)})
+    statuses = dict(zip(names + ["good"], batch["status"]))
+    assert statuses == {**{n: "decode_error" for n in names[:5]}, "missing.mp4": "fetch_error", "good": "ok"}
+    assert "no video stream" in batch["error"][4]
+    assert all(batch[VIDEOSCORE.column][i].shape[0] == 0 for i in range(6))
+    assert batch[VIDEOSCORE.column][6].shape == (16, 378, 378, 3)
+
+
+def test_unknown_backend() -> None:
+    with pytest.raises(ValueError, match="decode backend"):
+        Decoder([RAW], backend="opencv")

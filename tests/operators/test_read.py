@@ -1,0 +1,136 @@
+"""Input reading: manifest formats, videofolder metadata, stable ids, and errors before any work."""
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from operators.read import InputError, read_input, video_id_for
+
+
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    table = pa.Table.from_pylist(rows)
+    if path.suffix == ".parquet":
+        pq.write_table(table, path)
+    elif path.suffix == ".csv":
+        pcsv.write_csv(table, path)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+ROWS = [
+    {"uri": "a.mp4", "prompt": "a cat", "generator": "g1", "seed": 1},
+    {"uri": "/abs/b.mp4", "prompt": "a dog", "generator": "g2", "seed": 2},
+    {"uri": "s3://bucket/c.mp4", "prompt": None, "generator": "g1", "seed": 3},
+]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+def test_manifest_formats(tmp_path: Path, suffix: str) -> None:
+    table = read_input(str(write_manifest(tmp_path / f"m{suffix}", ROWS)))
+    assert table.column_names[:4] == ["video_id", "uri", "prompt", "generator"]
+    assert table.column("uri").to_pylist() == [str(tmp_path / "a.mp4"), "/abs/b.mp4", "s3://bucket/c.mp4"]
+    assert table.column("seed").to_pylist() == [1, 2, 3]  # unknown columns pass through
+    assert table.column("video_id").to_pylist() == [video_id_for(u) for u in table.column("uri").to_pylist()]
+
+
+def test_given_ids_are_kept_and_derived_ids_are_stable(tmp_path: Path) -> None:
+    rows = [{"uri": "x.mp4", "video_id": 17}, {"uri": "y.mp4", "video_id": None}]
+    table = read_input(str(write_manifest(tmp_path / "m.jsonl", rows)))
+    assert table.column("video_id").to_pylist() == ["17", video_id_for(str(tmp_path / "y.mp4"))]
+    assert video_id_for("s3://b/k.mp4") == video_id_for("s3://b/k.mp4") != video_id_for("s3://b/k2.mp4")
+
+
+def test_manifest_folder_concatenates_files(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "part1.parquet", ROWS[:2])
+    write_manifest(tmp_path / "part2.parquet", ROWS[2:])
+    assert len(read_input(str(tmp_path))) == 3
+
+
+def test_limit(tmp_path: Path) -> None:
+    assert len(read_input(str(write_manifest(tmp_path / "m.jsonl", ROWS)), limit=2)) == 2
+
+
+def test_prompt_alias_caption(tmp_path: Path) -> None:
+    table = read_input(str(write_manifest(tmp_path / "m.jsonl", [{"uri": "a.mp4", "caption": "hi"}])))
+    assert table.column("prompt").to_pylist() == ["hi"] and "caption" in table.column_names
+
+
+def test_video_folder_with_metadata(tmp_path: Path) -> None:
+    for name in ("gen_a/1.mp4", "gen_a/2.mp4", "gen_b/3.webm", "loose.mp4"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not a video")
+    meta = [
+        {"file_name": "gen_a/1.mp4", "prompt": "one", "rating": 5},
+        {"file_name": "gen_b/3.webm", "prompt": "three", "rating": 3},
+        {"file_name": "gen_b/missing.mp4", "prompt": "gone", "rating": 1},
+    ]
+    write_manifest(tmp_path / "metadata.jsonl", meta)
+    table = read_input(str(tmp_path))
+    by_uri = {r["uri"]: r for r in table.to_pylist()}
+    assert sorted(Path(u).relative_to(tmp_path).as_posix() for u in by_uri) == [
+        "gen_a/1.mp4",
+        "gen_a/2.mp4",
+        "gen_b/3.webm",
+        "gen_b/missing.mp4",
+        "loose.mp4",
+    ]
+    one = by_uri[str(tmp_path / "gen_a/1.mp4")]
+    assert (one["prompt"], one["rating"], one["generator"]) == ("one", 5, "gen_a")
+    assert by_uri[str(tmp_path / "gen_a/2.mp4")]["prompt"] is None
+    assert by_uri[str(tmp_path / "loose.mp4")]["generator"] is None
+    # A metadata row whose video is missing is kept: it will become a fetch_error row, not vanish.
+    assert by_uri[str(tmp_path / "gen_b/missing.mp4")]["prompt"] == "gone"
+
+
+def test_video_folder_with_metadata_csv(tmp_path: Path) -> None:
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    (tmp_path / "metadata.csv").write_text('file_name,prompt\nv.mp4,"a, quoted prompt"\n')
+    assert read_input(str(tmp_path)).column("prompt").to_pylist() == ["a, quoted prompt"]
+
+
+def test_missing_uri_column(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no `uri` column"):
+        read_input(str(write_manifest(tmp_path / "m.jsonl", [{"path": "a.mp4"}])))
+
+
+def test_duplicate_ids(tmp_path: Path) -> None:
+    rows = [{"uri": "a.mp4", "video_id": "x"}, {"uri": "b.mp4", "video_id": "x"}]
+    with pytest.raises(InputError, match=r"occur more than once.*'x'"):
+        read_input(str(write_manifest(tmp_path / "m.jsonl", rows)))
+    with pytest.raises(InputError, match="more than once"):
+        read_input(str(write_manifest(tmp_path / "m2.jsonl", [{"uri": "a.mp4"}, {"uri": "a.mp4"}])))
+
+
+def test_empty_uri(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="empty `uri`"):
+        read_input(str(write_manifest(tmp_path / "m.jsonl", [{"uri": "a.mp4"}, {"uri": ""}])))
+
+
+def test_reserved_columns(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="reserved"):
+        read_input(str(write_manifest(tmp_path / "m.jsonl", [{"uri": "a.mp4", "status": "x"}])))
+
+
+def test_unreadable_locations(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        read_input(str(tmp_path / "nope.jsonl"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no videos"):
+        read_input(str(tmp_path / "empty"))
+    (tmp_path / "list.txt").write_text("a.mp4\n")
+    with pytest.raises(InputError, match="must be .parquet, .jsonl or .csv"):
+        read_input(str(tmp_path / "list.txt"))
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    with pytest.raises(InputError, match="JSON Lines"):
+        read_input(str(tmp_path / "bad.jsonl"))
+
+
+def test_file_url(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path / "m.jsonl", ROWS[:1])
+    assert read_input(f"file://{path}").column("uri").to_pylist() == [str(tmp_path / "a.mp4")]

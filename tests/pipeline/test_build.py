@@ -1,0 +1,44 @@
+"""Resource placement: GPU sharing by declared memory, CPU fallback, decode pool sizing, input blocks."""
+
+import pyarrow as pa
+
+from operators.frames import FrameSpec
+from operators.scorers.plan import ScorerPlan
+from pipeline.build import Placement, decode_workers, input_blocks, place_scorers
+from pipeline.config import ScoreConfig
+
+
+def plan(name: str, gb: float) -> ScorerPlan:
+    return ScorerPlan(name=name, cls=object, frame_spec=FrameSpec(8, "linspace"), fields=(), gpu_memory_gb=gb)
+
+
+def test_models_that_fit_share_each_gpu() -> None:
+    plans = [plan("videoscore", 24), plan("mjvideo", 8), plan("technical", 0)]
+    placed = place_scorers(plans, gpus=4, gpu_memory_gb=80, cpu_actors=2)
+    assert placed == {"videoscore": Placement(0.75, 4), "mjvideo": Placement(0.25, 4), "technical": Placement(0, 2)}
+
+
+def test_models_that_do_not_fit_split_the_gpus() -> None:
+    placed = place_scorers([plan("a", 60), plan("b", 40)], gpus=4, gpu_memory_gb=80, cpu_actors=1)
+    assert placed == {"a": Placement(1.0, 2), "b": Placement(1.0, 2)}
+
+
+def test_single_model_takes_whole_gpus_and_no_gpu_means_cpu() -> None:
+    assert place_scorers([plan("a", 20)], gpus=2, gpu_memory_gb=80, cpu_actors=1) == {"a": Placement(1.0, 2)}
+    assert place_scorers([plan("a", 20)], gpus=0, gpu_memory_gb=80, cpu_actors=1) == {"a": Placement(0.0, 1)}
+
+
+def test_decode_workers_leave_room_for_scorers() -> None:
+    cfg = ScoreConfig(input="i", output="o")
+    placed = {"technical": Placement(0.0, 1)}
+    assert decode_workers(cfg, 2, placed) == 1
+    assert decode_workers(cfg, 16, placed) == 15
+    assert decode_workers(ScoreConfig(input="i", output="o", decode_workers=3), 16, placed) == 3
+
+
+def test_input_blocks_cover_every_row_once() -> None:
+    table = pa.table({"video_id": [str(i) for i in range(1000)]})
+    blocks = input_blocks(table, workers=4)
+    assert sum(len(b) for b in blocks) == 1000 and max(len(b) for b in blocks) <= 64 and len(blocks) >= 16
+    assert pa.concat_tables(blocks).column("video_id").to_pylist() == table.column("video_id").to_pylist()
+    assert len(input_blocks(table.slice(0, 3), workers=8)) == 3
