@@ -58,12 +58,13 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     echo(f"vidscore: {len(table)} input videos, {skipped} already in {redact(cfg.output)}, {len(todo)} to score")
 
     stages: dict[str, float] = {}
-    start = time.perf_counter()
+    start = ray_start = time.perf_counter()
     if len(todo):
         import ray
 
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+        start = time.perf_counter()
         ds = build(todo, plans, cfg, schema)
         fs, path = filesystem(cfg.output, cfg.endpoint_url)
         ds.write_parquet(
@@ -84,6 +85,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         score_columns,
         wall,
         run_id=run_id,
+        ray_start_s=round(start - ray_start, 3),
         output=redact(cfg.output),
         skipped=skipped,
         scorers=[p.name for p in plans],

@@ -10,20 +10,18 @@ from schemas.scores import OK
 
 
 def stage_times(ds: Any) -> dict[str, float]:
-    """Wall seconds per Ray Data operator of an executed dataset (empty if Ray does not report them)."""
+    """Worker seconds per Ray Data operator of an executed dataset (empty if Ray does not report them)."""
+    times: dict[str, float] = {}
     try:
-        summary = ds._get_stats_summary()  # no public API for per-operator times in Ray 2.60
+        pending = [ds.get_stats_summary()]  # a DeveloperAPI in Ray 2.60; covers the write's execution
+        while pending:
+            node = pending.pop()
+            pending.extend(node.parents)
+            for op in node.operators_stats:
+                if op.wall_time is not None:
+                    times[op.operator_name] = round(float(op.wall_time.sum), 3)
     except Exception:  # noqa: BLE001 - stats are a nicety, never a failure
         return {}
-    times: dict[str, float] = {}
-    pending = [summary]
-    while pending:
-        node = pending.pop()
-        pending.extend(node.parents)
-        for op in node.operators_stats:
-            wall = (op.wall_time or {}).get("sum")
-            if wall is not None:
-                times[op.operator_name] = round(float(wall), 3)
     return times
 
 
@@ -53,14 +51,14 @@ def summarize(rows: pa.Table, score_columns: list[str], wall_s: float, **extra: 
 def render(summary: dict[str, Any]) -> str:
     """A readable text version for the terminal."""
     lines = [
-        f"scored {summary['rows']} videos in {summary['wall_s']:.1f}s ({summary['videos_per_s']} videos/s)",
+        f"scored {summary['rows']} videos in {summary['wall_s']:.1f}s ({summary['videos_per_s']} videos/s; "
+        f"Ray start-up {summary.get('ray_start_s', 0):.1f}s not included)",
         "status: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["status"].items())),
     ]
     lines += [f"  {e}" for e in summary["errors"]]
     if summary.get("stages"):
-        lines.append(
-            "time per stage (worker seconds): " + ", ".join(f"{k} {v:.1f}s" for k, v in summary["stages"].items())
-        )
+        stages = ", ".join(f"{k.replace('MapBatches', '')} {v:.1f}s" for k, v in summary["stages"].items())
+        lines.append(f"time per stage (summed over workers): {stages}")
     columns = sorted({c for g in summary["generators"].values() for c in g["means"]})
     if columns:
         short = [c.split("_", 1)[1] if "_" in c else c for c in columns]
