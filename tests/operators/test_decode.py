@@ -34,6 +34,10 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "h264_mp4": encode_video(d / "a.mp4", gradient_frames(45, 120, 160), fps=15),
         "portrait_mp4": encode_video(d / "p.mp4", gradient_frames(20, 160, 96)),
+        # B-pyramid: some B-frames are references, others are skipped when not sampled.
+        "bframes_mp4": encode_video(
+            d / "bf.mp4", gradient_frames(90, 64, 96), options={"x264-params": "bframes=4:b-pyramid=normal:keyint=30"}
+        ),
         "vp9_webm": encode_video(d / "b.webm", gradient_frames(24, 64, 96), codec="libvpx-vp9"),
         "mpeg4_avi": encode_video(d / "c.avi", gradient_frames(24, 64, 96), codec="mpeg4"),
         "hevc_mkv": encode_video(d / "d.mkv", gradient_frames(24, 64, 96), codec="libx265"),
@@ -42,7 +46,9 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-@pytest.mark.parametrize("name", ["h264_mp4", "portrait_mp4", "vp9_webm", "mpeg4_avi", "hevc_mkv", "tiny_mp4"])
+@pytest.mark.parametrize(
+    "name", ["h264_mp4", "portrait_mp4", "bframes_mp4", "vp9_webm", "mpeg4_avi", "hevc_mkv", "tiny_mp4"]
+)
 def test_frames_equal_reference_recipe(videos: dict[str, Path], name: str) -> None:
     row = decode_one(videos[name], [RAW, VIDEOSCORE, MJVIDEO])
     assert row["status"] == "ok", row["error"]
@@ -54,15 +60,28 @@ def test_metadata(videos: dict[str, Path]) -> None:
     row = decode_one(videos["h264_mp4"], [RAW])
     assert (row["num_frames"], row["width"], row["height"], row["codec"]) == (45, 160, 120, "h264")
     assert row["fps"] == pytest.approx(15.0) and row["duration_s"] == pytest.approx(3.0, abs=0.1)
-    assert row["size_bytes"] == videos["h264_mp4"].stat().st_size and row["decoder"] == "decord"
+    assert row["size_bytes"] == videos["h264_mp4"].stat().st_size and row["decoder"] == "pyav"
     assert decode_one(videos["vp9_webm"], [RAW])["codec"] == "vp9"
 
 
-def test_tiny_frames_fall_back_to_pyav(videos: dict[str, Path]) -> None:
-    # decord 0.6.0 cannot convert 16x16 frames; PyAV can.
+def test_tiny_frames_decode(videos: dict[str, Path]) -> None:
+    # decord 0.6.0 cannot convert 16x16 frames; PyAV can, and a forced decord run reports the failure.
     row = decode_one(videos["tiny_mp4"], [VIDEOSCORE])
     assert row["status"] == "ok" and row["decoder"] == "pyav"
     assert row[VIDEOSCORE.column].shape == (16, 378, 378, 3)
+    assert decode_one(videos["tiny_mp4"], [VIDEOSCORE], backend="decord")["status"] == "decode_error"
+
+
+def test_falls_back_to_decord_when_pyav_cannot(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import operators.decode as decode
+
+    def broken(*args: object) -> None:
+        raise decode.DecodeError("simulated PyAV failure")
+
+    monkeypatch.setattr(decode, "_pyav_frames", broken)
+    row = decode_one(videos["h264_mp4"], [RAW])
+    assert row["status"] == "ok" and row["decoder"] == "decord"
+    np.testing.assert_array_equal(row[RAW.column], reference_frames(videos["h264_mp4"], RAW))
 
 
 def test_backends_agree(videos: dict[str, Path]) -> None:

@@ -1,0 +1,212 @@
+"""`mjvideo`: MJ-VIDEO, a mixture-of-experts video reward model on InternVL2-2B (5 aspects, 28 criteria).
+
+The recipe is the reference's (aiming-lab/MJ-Video) and every step matters for the numbers: 8 frames at
+`linspace(0, n - 1, 8, endpoint=False)`, each squashed to 448x448 with PIL bicubic (the decode stage does both),
+ImageNet-normalised here on the device; one InternLM2 chat prompt "Frame1: <image>\\n...Frame8: <image>\\n" +
+caption in which only the FIRST `<image>` becomes `<img>` + 8*256 `<IMG_CONTEXT>` + `</img>` (the others stay
+literal text, as trained); BOS first. A linear head reads 28 criterion rewards at the last real token; two gating
+MLPs read the `<|im_end|>` closing the user turn and mix criteria into aspects and aspects into `overall`.
+Scores are centred at 0, > 0 is good. Columns: `schemas/mjvideo.py`.
+"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from operators.frames import FrameSpec
+from operators.scorers.plan import ScorerPlan
+from operators.scorers.rows import constant_column, float_columns, record_failure, scorable
+from operators.scorers.runtime import attention_implementation, length_buckets, pick_device, run_isolated
+from schemas import mjvideo as cols
+
+DEFAULT_CHECKPOINT = "MJ-Bench/MJ-VIDEO-2B"
+DEFAULT_BASE = "OpenGVLab/InternVL2-2B"  # config + tokenizer; the checkpoint holds every weight
+NUM_FRAMES = 8
+WEIGHTS = "model.safetensors"
+META_FILES = ("config.json", "tokenizer.model", "tokenizer_config.json")
+OPTIONS = ("base", "batch_size", "device", "revision", "cache_dir")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def frame_spec(size: int = 448) -> FrameSpec:
+    return FrameSpec(num_frames=NUM_FRAMES, index_rule="linspace_open", resize="squash", size=(size, size))
+
+
+def _is_local(source: str) -> bool:
+    return Path(source).expanduser().exists() or not _HUB_ID.match(source)
+
+
+def _fetch(source: str, files: tuple[str, ...], revision: str | None, cache_dir: str | None) -> Path:
+    """A local directory as is, or a hub repo snapshot restricted to `files` (never remote code)."""
+    if _is_local(source):
+        return Path(source).expanduser()
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(source, revision=revision, cache_dir=cache_dir, allow_patterns=list(files)))
+
+
+def _local_config(checkpoint: str, base: str) -> dict[str, Any] | None:
+    """Validate local paths (naming the fix) and return the InternVL2 config when one is local."""
+    layout = f"a directory with {WEIGHTS} (+ {', '.join(META_FILES)} or a `base` that has them), or a hub id"
+    ckpt = Path(checkpoint).expanduser()
+    if _is_local(checkpoint) and not (ckpt / WEIGHTS).is_file():
+        raise ValueError(f"mjvideo checkpoint {checkpoint!r} is not {layout} like {DEFAULT_CHECKPOINT!r}")
+    meta = ckpt if all((ckpt / f).is_file() for f in META_FILES) else None
+    if meta is None and _is_local(base):
+        meta = Path(base).expanduser()
+        if not all((meta / f).is_file() for f in META_FILES):
+            raise ValueError(
+                f"mjvideo base {base!r} must hold {', '.join(META_FILES)} or be a hub id like {DEFAULT_BASE!r}"
+            )
+    return json.loads((meta / "config.json").read_text()) if meta else None
+
+
+def _weights_revision(path: Path) -> str:
+    """Hub commit when loaded from the hub cache, else a cheap hash of the safetensors header and size."""
+    if path.parent.parent.name == "snapshots":
+        return path.parent.name
+    with open(path, "rb") as f:
+        header = f.read(int.from_bytes(f.read(8), "little"))
+    return "sha256:" + hashlib.sha256(header + str(path.stat().st_size).encode()).hexdigest()[:16]
+
+
+class MJVideoScorer:
+    """MJ-VIDEO reward scores for videos and their prompts.
+
+    Args:
+        checkpoint: hub id or local directory with the released `model.safetensors` (whole wrapper state dict).
+        base: hub id or directory with the InternVL2 `config.json` + tokenizer; used only when the checkpoint
+            directory lacks them.
+        device: `auto` (CUDA if visible), `cuda[:N]` or `cpu`; bf16 on CUDA, fp32 on CPU.
+        revision: hub revision of the checkpoint.
+        cache_dir: hub cache directory.
+    """
+
+    name = cols.PREFIX
+
+    def __init__(self, checkpoint: str, base: str = DEFAULT_BASE, device: str = "auto",
+                 revision: str | None = None, cache_dir: str | None = None) -> None:  # fmt: skip
+        import torch
+        from transformers import SentencePieceBackend
+
+        from operators.scorers import internvl2
+
+        self.device, self.dtype = pick_device(device)
+        ckpt = _fetch(checkpoint, (WEIGHTS, *META_FILES), revision, cache_dir)
+        has_meta = all((ckpt / f).is_file() for f in META_FILES)
+        meta = ckpt if has_meta else _fetch(base, META_FILES, None, cache_dir)
+        self.config = json.loads((meta / "config.json").read_text())
+        internvl2.check_config(self.config)
+        self.spec = frame_spec(internvl2.image_size(self.config))
+        self.image_tokens = internvl2.num_image_tokens(self.config)
+        tok = SentencePieceBackend.from_pretrained(str(meta), special_tokens_pattern="bos", sp_model_kwargs={})
+        self.tokenizer = tok
+        self.image_token = tok.convert_tokens_to_ids(internvl2.IMG_CONTEXT)
+        self.pad_token = tok.pad_token_id
+        self.gate_pattern = tok("<|im_end|><|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+        attn = attention_implementation(self.device)
+        self.model, self.head = internvl2.load_model(ckpt / WEIGHTS, self.config, self.device, self.dtype, attn)
+        self.checkpoint, self.revision = checkpoint, _weights_revision(ckpt / WEIGHTS)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    @classmethod
+    def plan(cls, checkpoint: str | None = None, **options: Any) -> ScorerPlan:
+        unknown = set(options) - set(OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown mjvideo options {sorted(unknown)}; valid: {', '.join(OPTIONS)}")
+        checkpoint = checkpoint or DEFAULT_CHECKPOINT
+        base = options.get("base") or DEFAULT_BASE
+        config, size = _local_config(checkpoint, base), 448
+        if config is not None:  # local files: validate now, and follow their image size
+            from operators.scorers.internvl2 import check_config, image_size
+
+            check_config(config)
+            size = image_size(config)
+        batch_size = int(options.get("batch_size", 8))
+        kwargs = {"checkpoint": checkpoint, "base": base, "device": options.get("device", "auto"),
+                  "revision": options.get("revision"), "cache_dir": options.get("cache_dir")}  # fmt: skip
+        return ScorerPlan(
+            name=cls.name,
+            cls=cls,
+            frame_spec=frame_spec(size),
+            fields=tuple(cols.FIELDS),
+            init_kwargs=kwargs,
+            batch_size=batch_size,
+            # bf16 weights (2.2B params) + per video 8x1025 ViT tokens and ~2.1k LLM tokens of activations.
+            gpu_memory_gb=round(5.0 + 0.6 * batch_size, 1),
+        )
+
+    def encode(self, caption: str, num_frames: int) -> tuple[list[int], int, int]:
+        """(input ids, reward position, gating position) for one video, exactly as the reference builds them."""
+        from operators.scorers.internvl2 import video_prompt
+
+        ids = self.tokenizer(video_prompt(caption, num_frames, self.image_tokens))["input_ids"]
+        n = len(self.gate_pattern)
+        gate = next(j for j in range(len(ids) - n, -1, -1) if ids[j : j + n] == self.gate_pattern)
+        # The reference pools before the first pad id (= eos `</s>`); only a caption containing "</s>" has one.
+        last = (ids.index(self.pad_token) - 1) % len(ids) if self.pad_token in ids else len(ids) - 1
+        return ids, last, gate
+
+    def pixels(self, frames: np.ndarray) -> "torch.Tensor":  # noqa: F821 - torch is imported lazily
+        """uint8 (T, S, S, 3) -> normalised (T, 3, S, S): ToTensor + Normalize, done on the device."""
+        import torch
+
+        side = self.spec.size[0]
+        if frames.ndim != 4 or frames.shape[1:] != (side, side, 3):
+            raise ValueError(f"expected frames of shape (T, {side}, {side}, 3), got {frames.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+        return x.float().div(255).sub(self.mean).div(self.std).to(self.dtype)
+
+    def score(self, videos: list[tuple[np.ndarray, tuple[list[int], int, int]]]) -> np.ndarray:
+        """Scores (len(videos), 34) in `schemas.mjvideo.SCORE_COLUMNS` order from one right-padded forward."""
+        import torch
+
+        width = max(len(ids) for _, (ids, _, _) in videos)
+        input_ids = torch.full((len(videos), width), self.pad_token, dtype=torch.long)
+        mask = torch.zeros((len(videos), width), dtype=torch.long)
+        for row, (_, (ids, _, _)) in enumerate(videos):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            mask[row, : len(ids)] = 1
+        rows = torch.arange(len(videos), device=self.device)
+        last = torch.tensor([e[1] for _, e in videos], device=self.device)
+        gate = torch.tensor([e[2] for _, e in videos], device=self.device)
+        with torch.inference_mode():
+            pixels = torch.cat([self.pixels(frames) for frames, _ in videos])
+            hidden = self.model(pixels, input_ids.to(self.device), mask.to(self.device), self.image_token)
+            rewards, aspects, overall = self.head(hidden[rows, last], hidden[rows, gate])
+            out = torch.cat([overall[:, None].float(), aspects.float(), rewards.float()], dim=-1)
+        return out.cpu().numpy()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = len(batch["video_id"])
+        out = float_columns(list(cols.SCORE_COLUMNS), rows)
+        frames = batch[self.spec.column]
+        prompts = batch["prompt"] if "prompt" in batch else [None] * rows
+        encoded: dict[int, tuple[list[int], int, int]] = {}
+        for i in scorable(batch, self.spec.column):
+            try:
+                encoded[i] = self.encode(prompts[i] or "", len(frames[i]))
+            except Exception as exc:  # noqa: BLE001 - a prompt the model cannot take fails its row only
+                record_failure(batch, i, cols.PREFIX, f"{type(exc).__name__}: {exc}"[:500])
+        todo = list(encoded)
+        buckets = length_buckets([len(encoded[i][0]) for i in todo], max(1, len(todo)))
+        results, failures = run_isolated(
+            lambda group: self.score([(np.asarray(frames[i]), encoded[i]) for i in group]),
+            [[todo[j] for j in bucket] for bucket in buckets],
+        )
+        for i, values in results.items():
+            for name, value in zip(cols.SCORE_COLUMNS, values):
+                out[name][i] = value
+        for i, message in failures.items():
+            record_failure(batch, i, cols.PREFIX, message)
+        batch.update(out)
+        batch[f"{cols.PREFIX}_checkpoint"] = constant_column(self.checkpoint, rows)
+        batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
+        batch[f"{cols.PREFIX}_frames"] = constant_column(self.spec.key, rows)
+        return batch
