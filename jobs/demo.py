@@ -15,20 +15,29 @@ from jobs.corpus import make_corpus
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vidscore demo", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo_out", help="working folder (recreated on every run)")
-    p.add_argument("--per-generator", type=int, default=6, help="clips per pretend generator")
+    p.add_argument("--per-generator", type=int, default=5, help="clips per pretend generator")
     args = p.parse_args(argv)
 
     out = Path(args.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
     print(f"[demo] writing a sample corpus to {out / 'corpus'}")
     manifest = make_corpus(out / "corpus", per_generator=args.per_generator)
-    scorers = ["technical"]
+    from jobs.tiny import mjvideo, videoscore
+
+    print("[demo] building TINY RANDOM-WEIGHT VideoScore and MJ-VIDEO checkpoints (real architectures and")
+    print("[demo] hub layouts, random weights): their scores exercise the pipeline and mean nothing.")
+    scorers = [
+        "technical",
+        f"videoscore={videoscore.build(out / 'tiny-videoscore')}",
+        f"mjvideo={mjvideo.build(out / 'tiny-mjvideo')}",
+    ]
 
     from jobs.score import main as score
 
     print(f"[demo] scoring with: {', '.join(scorers)}")
     code = score([str(manifest), "-o", str(out / "scores"), *[a for s in scorers for a in ("-s", s)]])
     if code == 0:
+        print("\n[demo] videoscore_* and mjvideo_* above come from TINY RANDOM-WEIGHT checkpoints: plumbing only.")
         print(f"\n[demo] score table (Parquet): {out / 'scores'}")
         print(
             '[demo] read it with: python -c "import polars as pl; '

@@ -59,13 +59,20 @@ def render(summary: dict[str, Any]) -> str:
     if summary.get("stages"):
         stages = ", ".join(f"{k.replace('MapBatches', '')} {v:.1f}s" for k, v in summary["stages"].items())
         lines.append(f"time per stage (summed over workers): {stages}")
-    columns = sorted({c for g in summary["generators"].values() for c in g["means"]})
-    if columns:
-        short = [c.split("_", 1)[1] if "_" in c else c for c in columns]
-        width = max([9] + [len(g) for g in summary["generators"]])
-        lines.append(f"{'generator':<{width}} {'ok/n':>7} " + " ".join(f"{s[:12]:>12}" for s in short))
-        for gen, g in summary["generators"].items():
-            cells = [g["means"][c] for c in columns]
-            text = " ".join(f"{'-':>12}" if v is None or math.isnan(v) else f"{v:>12.4g}" for v in cells)
-            lines.append(f"{gen:<{width}} {str(g['ok']) + '/' + str(g['videos']):>7} {text}")
+    gens = summary["generators"]
+    columns = [c for c in next(iter(gens.values()), {"means": {}})["means"] if "_c_" not in c]
+    scorers = list(dict.fromkeys(c.split("_", 1)[0] for c in columns))
+    names = list(gens)
+    width = 30
+    for scorer in scorers:
+        # One block per scorer, metrics as rows: readable with many generators or many metrics.
+        lines.append(f"{scorer + ' (mean of ok rows)':<{width}}" + "".join(f"{n[:14]:>16}" for n in names))
+        for column in (c for c in columns if c.split("_", 1)[0] == scorer):
+            cells = [gens[n]["means"][column] for n in names]
+            text = "".join(f"{'-':>16}" if v is None or math.isnan(v) else f"{v:>16.4g}" for v in cells)
+            lines.append(f"  {column.split('_', 1)[1]:<{width - 2}}{text}")
+    if names:
+        lines.append(
+            f"{'ok / videos':<{width}}" + "".join(f"{gens[n]['ok']}/{gens[n]['videos']}".rjust(16) for n in names)
+        )
     return "\n".join(lines)
