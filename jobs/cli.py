@@ -6,6 +6,9 @@ import sys
 JOBS = {
     "score": "jobs.score",
     "demo": "jobs.demo",
+    "filter": "jobs.filter",
+    "report": "jobs.report",
+    "evaluate": "jobs.evaluate",
 }
 
 

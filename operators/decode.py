@@ -12,8 +12,9 @@ import time
 import numpy as np
 
 from operators.frames import FrameSpec, resize_frame, sample_indices
-from pipeline.storage import filesystem, redact, redact_text
-from schemas.scores import DECODE_ERROR, FETCH_ERROR, OK
+from operators.sandbox import Sandbox, SandboxTimeout
+from pipeline.storage import content_key, filesystem, redact, redact_text, with_retries
+from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
 
 EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
 _FLOAT_META = ("size_bytes", "num_frames", "fps", "duration_s", "width", "height", "decode_s")
@@ -98,6 +99,31 @@ def _pyav_frames(path: str, specs: list[FrameSpec], threads: int) -> tuple[int, 
     return len(order), {i: frames[order[i]] for i in wanted_index}
 
 
+def decode_file(path: str, specs: list[FrameSpec], backend: str, threads: int, max_pixels: int) -> tuple:
+    """Metadata and one (T, H, W, 3) uint8 array per spec column, for one local file."""
+    meta = probe(path)
+    if meta["width"] * meta["height"] > max_pixels:
+        raise DecodeError(
+            f"frame size {meta['width']}x{meta['height']} exceeds max_pixels={max_pixels}; "
+            "raise decode max_pixels if such videos are intended"
+        )
+    order = {"auto": ("pyav", "decord"), "pyav": ("pyav",), "decord": ("decord",)}[backend]
+    for attempt, decoder in enumerate(order):
+        try:
+            read = _pyav_frames if decoder == "pyav" else _decord_frames
+            meta["num_frames"], frames = read(path, specs, threads)
+            break
+        except Exception:
+            if attempt == len(order) - 1:
+                raise
+    meta["decoder"] = decoder
+    out = {}
+    for spec in specs:
+        picked = [resize_frame(spec, frames[int(i)]) for i in sample_indices(spec, meta["num_frames"])]
+        out[spec.column] = np.stack(picked)
+    return meta, out
+
+
 class Decoder:
     """Fetches, probes and samples videos; one instance per CPU worker.
 
@@ -105,58 +131,58 @@ class Decoder:
         specs: every frame spec the run's scorers asked for (deduplicated by the pipeline).
         endpoint_url: S3-compatible endpoint for s3:// uris (else the AWS environment decides).
         backend: `auto` (PyAV sparse decode, decord when PyAV fails), `pyav`, or `decord`. PyAV comes
-            first because it skips unneeded frames (bench/decode.py: ~1.7x decord) with identical pixels.
+            first because it skips unneeded frames (bench/decode.py: ~1.6x decord) with identical pixels.
         threads: decoder threads per video; 1 keeps one video per core, scale out with more workers.
+        timeout_s: wall-clock limit for one video's decode, enforced by killing a child process
+            (`decode_timeout` row); None decodes in-process, unprotected.
+        max_pixels: larger frames are refused (`decode_error`) before decoding: bounded memory.
     """
 
     def __init__(
-        self, specs: list[FrameSpec], endpoint_url: str | None = None, backend: str = "auto", threads: int = 1
+        self,
+        specs: list[FrameSpec],
+        endpoint_url: str | None = None,
+        backend: str = "auto",
+        threads: int = 1,
+        timeout_s: float | None = 600.0,
+        max_pixels: int = 7680 * 4320,
     ) -> None:
         if backend not in ("auto", "decord", "pyav"):
             raise ValueError(f"unknown decode backend {backend!r}; use auto, decord or pyav")
         self.specs, self.endpoint_url, self.backend, self.threads = specs, endpoint_url, backend, threads
-        self.scratch = tempfile.mkdtemp(prefix="vidscore-decode-")
+        self.max_pixels = max_pixels
+        self.sandbox = Sandbox(timeout_s) if timeout_s else None
+        # Removed with the decoder (TemporaryDirectory cleans up when collected or at exit).
+        self._scratch = tempfile.TemporaryDirectory(prefix="vidscore-decode-")
+        self.scratch = self._scratch.name
 
-    def fetch(self, uri: str) -> tuple[str, int, bool]:
-        """(local path, size, is_temporary). Remote objects stream to local scratch disk, not memory."""
+    def fetch(self, uri: str) -> tuple[str, int, str | None, bool]:
+        """(local path, size, content key, is_temporary). Remote objects stream to local scratch disk."""
         fs, path = filesystem(uri, self.endpoint_url)
+        info = with_retries(fs.info, path)
         if "file" in fs.protocol or "local" in fs.protocol:
-            return path, os.path.getsize(path), False
+            return path, info["size"], content_key(info), False
         local = os.path.join(self.scratch, f"{os.getpid()}-{time.monotonic_ns()}{os.path.splitext(path)[1]}")
-        fs.get_file(path, local)
-        return local, os.path.getsize(local), True
+        with_retries(fs.get_file, path, local)
+        return local, os.path.getsize(local), content_key(info), True
 
     def decode(self, path: str) -> tuple[dict, dict[str, np.ndarray]]:
-        """Metadata and one (T, H, W, 3) uint8 array per spec column."""
-        meta = probe(path)
-        order = {"auto": ("pyav", "decord"), "pyav": ("pyav",), "decord": ("decord",)}[self.backend]
-        for attempt, decoder in enumerate(order):
-            try:
-                read = _pyav_frames if decoder == "pyav" else _decord_frames
-                meta["num_frames"], frames = read(path, self.specs, self.threads)
-                break
-            except Exception:
-                if attempt == len(order) - 1:
-                    raise
-        meta["decoder"] = decoder
-        out = {}
-        for spec in self.specs:
-            picked = [resize_frame(spec, frames[int(i)]) for i in sample_indices(spec, meta["num_frames"])]
-            out[spec.column] = np.stack(picked)
-        return meta, out
+        """Metadata and frames per spec column for one local file, in the sandbox when enabled."""
+        args = (path, self.specs, self.backend, self.threads, self.max_pixels)
+        return self.sandbox.run(decode_file, *args) if self.sandbox else decode_file(*args)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = len(batch["uri"])
         status, error = np.array([OK] * rows, dtype=object), np.full(rows, None, dtype=object)
         meta = {k: np.full(rows, np.nan) for k in _FLOAT_META}
-        codec, decoder = np.full(rows, None, dtype=object), np.full(rows, None, dtype=object)
+        text = {k: np.full(rows, None, dtype=object) for k in ("codec", "decoder", "content_key")}
         columns = {s.column: np.empty(rows, dtype=object) for s in self.specs}
         for i, uri in enumerate(batch["uri"]):
             for column in columns.values():
                 column[i] = EMPTY
             start = time.perf_counter()
             try:
-                path, meta["size_bytes"][i], temporary = self.fetch(str(uri))
+                path, meta["size_bytes"][i], text["content_key"][i], temporary = self.fetch(str(uri))
             except Exception as exc:  # noqa: BLE001 - a missing or unreadable object is a row, not a crash
                 message = f"{redact(str(uri))}: {type(exc).__name__}: {redact_text(str(exc))}"
                 status[i], error[i] = FETCH_ERROR, message[:500]
@@ -166,9 +192,11 @@ class Decoder:
                 for key, value in info.items():
                     if key in meta:
                         meta[key][i] = np.nan if value is None else value
-                codec[i], decoder[i] = info["codec"], info["decoder"]
+                text["codec"][i], text["decoder"][i] = info["codec"], info["decoder"]
                 for column, array in frames.items():
                     columns[column][i] = array
+            except SandboxTimeout as exc:
+                status[i], error[i] = DECODE_TIMEOUT, str(exc)
             except Exception as exc:  # noqa: BLE001 - corrupt input of any kind becomes a row
                 status[i], error[i] = DECODE_ERROR, f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
             finally:
@@ -177,5 +205,6 @@ class Decoder:
             meta["decode_s"][i] = time.perf_counter() - start
         batch.update(meta)
         batch.update(columns)
-        batch.update({"status": status, "error": error, "codec": codec, "decoder": decoder})
+        batch.update(text)
+        batch.update({"status": status, "error": error})
         return batch

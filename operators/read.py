@@ -134,7 +134,8 @@ def normalize(table: pa.Table, base: str, limit: int | None = None) -> pa.Table:
     given = [None] * len(uris)
     if "video_id" in table.column_names:
         given = table.column("video_id").cast(pa.string()).to_pylist()
-    ids = [g if g else video_id_for(u) for g, u in zip(given, uris)]
+    # Ids come from the uri without its query string: re-signing a presigned URL keeps the same id.
+    ids = [g if g else video_id_for(redact(u)) for g, u in zip(given, uris)]
     counts = pc.value_counts(pa.array(ids))
     dupes = [d["values"] for d in counts.to_pylist() if d["counts"] > 1]
     if dupes:

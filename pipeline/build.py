@@ -63,7 +63,7 @@ def input_blocks(table: pa.Table, workers: int) -> list[pa.Table]:
     return [table.slice(start, rows) for start in range(0, len(table), rows)]
 
 
-def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema):
+def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str):
     """The lazy score dataset (nothing runs until it is written)."""
     import ray
 
@@ -80,6 +80,8 @@ def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa
             "specs": specs,
             "endpoint_url": cfg.endpoint_url,
             "backend": cfg.decode_backend,
+            "timeout_s": cfg.decode_timeout_s,
+            "max_pixels": cfg.max_pixels,
         },
         batch_size=cfg.decode_batch_size,
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
@@ -95,4 +97,6 @@ def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa
             num_cpus=SCORER_CPUS,
             num_gpus=place.num_gpus,
         )
-    return ds.map_batches(conform, fn_kwargs={"schema": schema}, batch_format="numpy", num_cpus=LIGHT_TASK_CPUS)
+    return ds.map_batches(
+        conform, fn_kwargs={"schema": schema, "run_id": run_id}, batch_format="numpy", num_cpus=LIGHT_TASK_CPUS
+    )

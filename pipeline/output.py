@@ -45,19 +45,6 @@ def table_files(output: str, endpoint_url: str | None = None) -> list[str]:
     return sorted(p for p in files if not any(part.startswith(("_", ".")) for part in p[len(path) :].split("/")))
 
 
-def scored_ids(output: str, endpoint_url: str | None = None) -> set[str]:
-    """video_ids already in the table. A file that cannot be read (a crash mid-write) counts as absent."""
-    fs, _ = filesystem(output, endpoint_url)
-    ids: set[str] = set()
-    for path in table_files(output, endpoint_url):
-        try:
-            with fs.open(path, "rb") as f:
-                ids.update(pq.read_table(f, columns=["video_id"]).column("video_id").to_pylist())
-        except (OSError, pa.ArrowInvalid):
-            continue
-    return ids
-
-
 def read_run(output: str, run_id: str, columns: list[str], endpoint_url: str | None = None) -> pa.Table:
     """This run's rows (its files carry the run id), projected to `columns`."""
     fs, _ = filesystem(output, endpoint_url)
@@ -67,17 +54,6 @@ def read_run(output: str, run_id: str, columns: list[str], endpoint_url: str | N
             with fs.open(path, "rb") as f:
                 tables.append(pq.read_table(f, columns=columns))
     return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
-
-
-def run_filename_provider(run_id: str):
-    """Output files named `part-<run id>-<task>...parquet`: unique per run, traceable to it."""
-    from ray.data.datasource import FilenameProvider
-
-    class RunFiles(FilenameProvider):
-        def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
-            return f"part-{run_id}-{write_uuid}-{task_index:06d}"
-
-    return RunFiles(file_format="parquet")
 
 
 def write_json(output: str, name: str, text: str, endpoint_url: str | None = None) -> str:

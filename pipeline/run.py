@@ -8,14 +8,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from operators.read import read_input
 from operators.scorers.plan import ScorerPlan
 from pipeline.build import LIGHT_TASK_CPUS, build
 from pipeline.config import ConfigError, ScoreConfig
-from pipeline.output import check_output, read_run, run_filename_provider, scored_ids, write_json
-from pipeline.storage import filesystem, redact
+from pipeline.output import check_output, read_run, write_json
+from pipeline.resume import latest_rows, still_valid
+from pipeline.sink import ScoreTableSink
+from pipeline.storage import redact
 from pipeline.summary import render, stage_times, summarize
 from schemas.scores import score_schema
 
@@ -48,13 +49,13 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     plans = plan_scorers(cfg)
     check_output(cfg.output, cfg.endpoint_url)
     table = read_input(cfg.input, limit=cfg.limit, endpoint_url=cfg.endpoint_url)
-    done = scored_ids(cfg.output, cfg.endpoint_url)
-    already = pc.is_in(table.column("video_id"), pa.array(sorted(done), pa.string()))
-    skipped = pc.sum(already).as_py() or 0
-    todo = table.filter(pc.invert(already))
+    keep = still_valid(table, latest_rows(cfg.output, plans, cfg.endpoint_url), plans, cfg.endpoint_url)
+    skipped = sum(keep)
+    todo = table.filter(pa.array([not k for k in keep]))
     passthrough = [f for f in table.schema if f.name not in STANDARD]
     schema = score_schema([f for p in plans for f in p.fields], passthrough)
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    started = datetime.now(timezone.utc)
+    run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     echo(f"vidscore: {len(table)} input videos, {skipped} already in {redact(cfg.output)}, {len(todo)} to score")
 
     stages: dict[str, float] = {}
@@ -65,16 +66,11 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
         start = time.perf_counter()
-        ds = build(todo, plans, cfg, schema)
-        fs, path = filesystem(cfg.output, cfg.endpoint_url)
-        ds.write_parquet(
-            path,
-            filesystem=None if "file" in fs.protocol else pa.fs.PyFileSystem(pa.fs.FSSpecHandler(fs)),
-            filename_provider=run_filename_provider(run_id),
-            min_rows_per_file=cfg.rows_per_file,
-            ray_remote_args={"num_cpus": LIGHT_TASK_CPUS},
-            schema=schema,
+        ds = build(todo, plans, cfg, schema, run_id)
+        sink = ScoreTableSink(
+            cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
         )
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": LIGHT_TASK_CPUS})
         stages = stage_times(ds)
     wall = time.perf_counter() - start
 

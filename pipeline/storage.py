@@ -53,3 +53,62 @@ def to_url(fs: Any, path: str) -> str:
     if protocol in ("file", "local"):
         return path
     return f"{protocol}://{path}"
+
+
+_TRANSIENT_WORDS = (
+    "slowdown",
+    "slow down",
+    "throttl",
+    "timeout",
+    "timed out",
+    "internalerror",
+    "serviceunavailable",
+    "service unavailable",
+    "503",
+    "500",
+    "502",
+    "504",
+    "connection reset",
+    "connection aborted",
+    "requesttimeout",
+    "temporarily",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Storage errors worth retrying: throttling, 5xx, timeouts, dropped connections."""
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(word in text for word in _TRANSIENT_WORDS)
+
+
+def with_retries(fn: Any, *args: Any, attempts: int = 6, base_s: float = 0.2, **kwargs: Any) -> Any:
+    """Call `fn`, retrying transient storage errors with exponential backoff and jitter (~12 s in all)."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if attempt == attempts - 1 or not is_transient(exc):
+                raise
+            time.sleep(base_s * 2**attempt * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def content_key(info: dict[str, Any]) -> str | None:
+    """`size:etag` for object stores, `size:mtime_ns` for files; None when the store tells neither."""
+    size = info.get("size")
+    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+    if etag:
+        return f"{size}:{str(etag).strip(chr(34))}"
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("updated")
+    if mtime is None:
+        return None
+    if isinstance(mtime, int | float):
+        return f"{size}:{int(float(mtime) * 1e9)}"
+    return f"{size}:{mtime}"

@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 # Status values: `ok`, or the class of the first thing that went wrong with the video.
 OK = "ok"
@@ -11,6 +11,9 @@ DECODE_ERROR = "decode_error"
 DECODE_TIMEOUT = "decode_timeout"
 SCORE_ERROR = "score_error"
 STATUSES = (OK, FETCH_ERROR, DECODE_ERROR, DECODE_TIMEOUT, SCORE_ERROR)
+# Failures that may pass on a later run (storage hiccups, a stalled worker); a rerun retries these rows.
+# A `decode_error` is a property of the file and is retried only when the file's content changes.
+RETRYABLE = (FETCH_ERROR, DECODE_TIMEOUT, SCORE_ERROR)
 
 BASE_FIELDS = [
     pa.field("video_id", pa.string(), nullable=False),
@@ -19,10 +22,15 @@ BASE_FIELDS = [
     pa.field("generator", pa.string()),
     pa.field("status", pa.string(), nullable=False),
     pa.field("error", pa.string()),
+    # Which run wrote the row and when: the latest row per video_id is its current score.
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("scored_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ]
 
 # Probed once per video by the decode operator; null when the video could not be opened.
 METADATA_FIELDS = [
+    # `size:etag` (object stores) or `size:mtime_ns` (files): a changed value means changed content.
+    pa.field("content_key", pa.string()),
     pa.field("size_bytes", pa.int64()),
     pa.field("num_frames", pa.int64()),
     pa.field("fps", pa.float32()),

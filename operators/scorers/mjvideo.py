@@ -9,7 +9,6 @@ MLPs read the `<|im_end|>` closing the user turn and mix criteria into aspects a
 Scores are centred at 0, > 0 is good. Columns: `schemas/mjvideo.py`.
 """
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -20,7 +19,14 @@ import numpy as np
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
 from operators.scorers.rows import constant_column, float_columns, record_failure, scorable
-from operators.scorers.runtime import attention_implementation, length_buckets, pick_device, run_isolated
+from operators.scorers.runtime import (
+    attention_implementation,
+    length_buckets,
+    pick_device,
+    pinned_commit,
+    run_isolated,
+    weights_hash,
+)
 from schemas import mjvideo as cols
 
 DEFAULT_CHECKPOINT = "MJ-Bench/MJ-VIDEO-2B"
@@ -70,9 +76,7 @@ def _weights_revision(path: Path) -> str:
     """Hub commit when loaded from the hub cache, else a cheap hash of the safetensors header and size."""
     if path.parent.parent.name == "snapshots":
         return path.parent.name
-    with open(path, "rb") as f:
-        header = f.read(int.from_bytes(f.read(8), "little"))
-    return "sha256:" + hashlib.sha256(header + str(path.stat().st_size).encode()).hexdigest()[:16]
+    return weights_hash([path])
 
 
 class MJVideoScorer:
@@ -140,6 +144,10 @@ class MJVideoScorer:
             batch_size=batch_size,
             # bf16 weights (2.2B params) + per video 8x1025 ViT tokens and ~2.1k LLM tokens of activations.
             gpu_memory_gb=round(5.0 + 0.6 * batch_size, 1),
+            checkpoint=checkpoint,
+            revision=_weights_revision(Path(checkpoint).expanduser() / WEIGHTS)
+            if _is_local(checkpoint)
+            else pinned_commit(options.get("revision")),
         )
 
     def encode(self, caption: str, num_frames: int) -> tuple[list[int], int, int]:

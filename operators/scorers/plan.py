@@ -22,6 +22,9 @@ class ScorerPlan:
         batch_size: videos per `__call__`.
         gpu_memory_gb: GPU memory one actor needs at `batch_size` (weights + activations);
             0 means the scorer never uses a GPU.
+        checkpoint: the value the scorer writes to `<name>_checkpoint`.
+        revision: the `<name>_revision` it will write, when knowable before loading (a local weights
+            hash, a pinned hub commit); None otherwise. Reruns compare both to decide what to rescore.
     """
 
     name: str
@@ -31,6 +34,8 @@ class ScorerPlan:
     init_kwargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 8
     gpu_memory_gb: float = 0.0
+    checkpoint: str = "builtin"
+    revision: str | None = None
 
 
 class Scorer(Protocol):

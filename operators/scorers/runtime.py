@@ -1,7 +1,10 @@
 """Shared model-scorer runtime: device/dtype/attention choice and fault-isolating batched execution."""
 
+import hashlib
 import importlib.util
+import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -66,3 +69,23 @@ def run_isolated(
     for group in groups:
         run(group)
     return results, failures
+
+
+def weights_hash(files: Sequence[Path]) -> str:
+    """Cheap content hash of local safetensors: headers, sizes and three 64 KiB samples per file."""
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.name}:{size}".encode())
+        with file.open("rb") as fh:
+            header = int.from_bytes(fh.read(8), "little")
+            digest.update(fh.read(header))
+            for offset in (8 + header, size // 2, max(0, size - 65536)):
+                fh.seek(offset)
+                digest.update(fh.read(65536))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def pinned_commit(revision: str | None) -> str | None:
+    """The revision when it is a full hub commit hash (a branch or tag can move, so it pins nothing)."""
+    return revision if revision and re.fullmatch(r"[0-9a-f]{40}", revision) else None

@@ -29,13 +29,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 def measures(frames: np.ndarray) -> tuple[float, float, float, float]:
     """(sharpness, motion, brightness, contrast) of a (T, H, W, 3) uint8 clip."""
     luma = frames.astype(np.float32) @ _LUMA
-    lap = (
-        -4 * luma[:, 1:-1, 1:-1]
-        + luma[:, :-2, 1:-1]
-        + luma[:, 2:, 1:-1]
-        + luma[:, 1:-1, :-2]
-        + luma[:, 1:-1, 2:]
-    )
+    lap = -4 * luma[:, 1:-1, 1:-1] + luma[:, :-2, 1:-1] + luma[:, 2:, 1:-1] + luma[:, 1:-1, :-2] + luma[:, 1:-1, 2:]
     sharpness = float(lap.reshape(len(luma), -1).var(axis=1).mean()) if lap.size else 0.0
     motion = float(np.abs(np.diff(luma, axis=0)).mean() / 255.0) if len(luma) > 1 else 0.0
     return sharpness, motion, float(luma.mean() / 255.0), float(luma.std() / 255.0)
@@ -68,6 +62,8 @@ class TechnicalScorer:
             fields=tuple(cols.FIELDS),
             init_kwargs=kwargs,
             batch_size=int(options.get("batch_size", 16)),
+            checkpoint="builtin",
+            revision=VERSION,
         )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -24,7 +24,14 @@ import numpy as np
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
 from operators.scorers.rows import constant_column, float_columns, record_failure, scorable
-from operators.scorers.runtime import attention_implementation, length_buckets, pick_device, run_isolated
+from operators.scorers.runtime import (
+    attention_implementation,
+    length_buckets,
+    pick_device,
+    pinned_commit,
+    run_isolated,
+    weights_hash,
+)
 from schemas import videoscore as cols
 
 # The paper's model (16 frames, 3x cheaper than v1.1); prefer TIGER-Lab/VideoScore-v1.1 when text-to-video
@@ -115,21 +122,6 @@ def _frame_size(path: Path | None) -> tuple[int, int]:
     return int(size.get("shortest_edge", PUBLISHED_SIZE[0])), int(size.get("longest_edge", PUBLISHED_SIZE[1]))
 
 
-def _weights_hash(path: Path) -> str:
-    """Cheap content hash of local weights: safetensors headers, file sizes and 64 KiB samples of each shard."""
-    digest = hashlib.sha256()
-    for file in _weight_files(path):
-        size = file.stat().st_size
-        digest.update(f"{file.name}:{size}".encode())
-        with file.open("rb") as fh:
-            header = int.from_bytes(fh.read(8), "little")
-            digest.update(fh.read(header))
-            for offset in (8 + header, size // 2, max(0, size - 65536)):
-                fh.seek(offset)
-                digest.update(fh.read(65536))
-    return "sha256:" + digest.hexdigest()[:16]
-
-
 class VideoScoreScorer:
     """Scores videos with a VideoScore checkpoint (hub id or local directory in the hub layout).
 
@@ -188,6 +180,8 @@ class VideoScoreScorer:
             init_kwargs=kwargs,
             batch_size=batch_size,
             gpu_memory_gb=round(WEIGHTS_GB + FRAME_GB * batch_size * frames, 1),
+            checkpoint=checkpoint,
+            revision=weights_hash(_weight_files(path)) if looks_local else pinned_commit(options.get("revision")),
         )
 
     def __init__(
@@ -251,7 +245,7 @@ class VideoScoreScorer:
         """Local directory as-is (revision = weights hash) or a hub snapshot (revision = its commit)."""
         path = Path(checkpoint).expanduser()
         if path.is_dir():
-            return path, _weights_hash(path)
+            return path, weights_hash(_weight_files(path))
         from huggingface_hub import snapshot_download
 
         local = Path(snapshot_download(checkpoint, revision=revision, cache_dir=cache_dir, allow_patterns=HUB_FILES))

@@ -1,4 +1,4 @@
-"""Conform: frames dropped, NaN metadata as nulls, exact schema types, pass-through types kept."""
+"""Conform: frames dropped, NaN metadata as nulls, exact schema types, pass-through kept, uris redacted."""
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +12,7 @@ def test_conform_to_score_schema() -> None:
     schema = score_schema(FIELDS, [pa.field("tags", pa.list_(pa.string())), pa.field("seed", pa.int64())])
     batch = {
         "video_id": np.array(["a", "b"], dtype=object),
-        "uri": np.array(["/a.mp4", "/b.mp4"], dtype=object),
+        "uri": np.array(["/a.mp4", "https://h/b.mp4?X-Amz-Signature=secret&X-Amz-Credential=AKIA"], dtype=object),
         "status": np.array(["ok", "decode_error"], dtype=object),
         "error": np.array([None, "boom"], dtype=object),
         "num_frames": np.array([30.0, np.nan]),
@@ -23,9 +23,11 @@ def test_conform_to_score_schema() -> None:
         "seed": np.array([1, 2]),
         "frames__16_arange": np.array([np.zeros((1, 2, 2, 3), np.uint8)] * 2, dtype=object),
     }
-    table = conform(batch, schema)
+    table = conform(batch, schema, "run-1")
     assert table.schema == schema and "frames__16_arange" not in table.column_names
     rows = table.to_pylist()
     assert (rows[0]["num_frames"], rows[1]["num_frames"], rows[0]["width"]) == (30, None, 64)
     assert (rows[0]["technical_motion"], rows[1]["technical_motion"]) == (0.5, None)
     assert rows[0]["tags"] == ["x", "y"] and rows[1]["seed"] == 2 and rows[0]["prompt"] is None
+    assert {r["run_id"] for r in rows} == {"run-1"} and all(r["scored_at"] is not None for r in rows)
+    assert rows[1]["uri"] == "https://h/b.mp4"  # presigned query strings never reach the table

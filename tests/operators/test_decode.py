@@ -1,5 +1,7 @@
 """Decode operator on real encoded videos: exact frames vs the reference recipe, metadata, bad inputs."""
 
+import os
+import time
 from pathlib import Path
 
 import av
@@ -23,8 +25,8 @@ def reference_frames(path: Path, spec: FrameSpec) -> np.ndarray:
     return np.stack([resize_frame(spec, frames[i]) for i in sample_indices(spec, len(frames))])
 
 
-def decode_one(path: Path, specs: list[FrameSpec], backend: str = "auto") -> dict:
-    batch = Decoder(specs, backend=backend)({"uri": np.array([str(path)], dtype=object)})
+def decode_one(path: Path, specs: list[FrameSpec], backend: str = "auto", timeout_s: float | None = 60) -> dict:
+    batch = Decoder(specs, backend=backend, timeout_s=timeout_s)({"uri": np.array([str(path)], dtype=object)})
     return {k: v[0] for k, v in batch.items()}
 
 
@@ -79,7 +81,7 @@ def test_falls_back_to_decord_when_pyav_cannot(videos: dict[str, Path], monkeypa
         raise decode.DecodeError("simulated PyAV failure")
 
     monkeypatch.setattr(decode, "_pyav_frames", broken)
-    row = decode_one(videos["h264_mp4"], [RAW])
+    row = decode_one(videos["h264_mp4"], [RAW], timeout_s=None)  # in-process, where the patch applies
     assert row["status"] == "ok" and row["decoder"] == "decord"
     np.testing.assert_array_equal(row[RAW.column], reference_frames(videos["h264_mp4"], RAW))
 
@@ -123,3 +125,20 @@ def test_bad_inputs_become_rows(tmp_path: Path, videos: dict[str, Path]) -> None
 def test_unknown_backend() -> None:
     with pytest.raises(ValueError, match="decode backend"):
         Decoder([RAW], backend="opencv")
+
+
+def test_hanging_decode_is_killed_and_costs_one_row(tmp_path: Path, videos: dict[str, Path]) -> None:
+    # A FIFO with no writer: opening it blocks forever, like a decoder stuck on hostile input.
+    os.mkfifo(tmp_path / "hang.mp4")
+    uris = [str(tmp_path / "hang.mp4"), str(videos["h264_mp4"])]
+    decoder = Decoder([RAW], timeout_s=3)
+    start = time.monotonic()
+    batch = decoder({"uri": np.array(uris, dtype=object)})
+    assert list(batch["status"]) == ["decode_timeout", "ok"] and "killed" in batch["error"][0]
+    assert time.monotonic() - start < 30
+    np.testing.assert_array_equal(batch[RAW.column][1], reference_frames(videos["h264_mp4"], RAW))
+
+
+def test_huge_frames_are_refused_before_decoding(videos: dict[str, Path]) -> None:
+    batch = Decoder([RAW], max_pixels=100 * 100)({"uri": np.array([str(videos["h264_mp4"])], dtype=object)})
+    assert batch["status"][0] == "decode_error" and "exceeds max_pixels" in batch["error"][0]

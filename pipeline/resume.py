@@ -1,0 +1,81 @@
+"""What a run can skip: videos whose latest row in the table is still valid.
+
+The score table is its own checkpoint: only committed files count (the sink commits atomically), so a
+crashed run leaves nothing half-counted. A video is rescored when it is new, when its latest row failed in
+a retryable way, when its content changed (size + ETag / mtime), or when any requested scorer's
+configuration (checkpoint, revision, frame spec) differs from the one that produced the row.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from operators.scorers.plan import ScorerPlan
+from pipeline.output import table_files
+from pipeline.storage import content_key, filesystem, with_retries
+from schemas.scores import RETRYABLE
+
+STAT_THREADS = 32
+
+
+def latest_rows(output: str, plans: list[ScorerPlan], endpoint_url: str | None = None) -> pl.DataFrame:
+    """The latest row per video_id, with only the columns the skip decision needs."""
+    wanted = ["video_id", "status", "content_key", "scored_at"]
+    wanted += [f"{p.name}_{k}" for p in plans for k in ("checkpoint", "revision", "frames")]
+    fs, _ = filesystem(output, endpoint_url)
+    frames = []
+    for path in table_files(output, endpoint_url):
+        with fs.open(path, "rb") as f:
+            parquet = pq.ParquetFile(f)
+            present = [c for c in wanted if c in parquet.schema_arrow.names]
+            table = parquet.read(columns=present)
+        for column in wanted:
+            if column not in table.column_names:  # written by a run with other scorers
+                table = table.append_column(column, pa.nulls(len(table), pa.string()))
+        frames.append(pl.from_arrow(table.select(wanted).cast(pa.schema([(c, pa.string()) for c in wanted]))))
+    if not frames:
+        return pl.DataFrame(schema={c: pl.String for c in wanted})
+    return pl.concat(frames).sort("scored_at").unique("video_id", keep="last")
+
+
+def current_keys(uris: list[str], endpoint_url: str | None = None) -> list[str | None]:
+    """Content keys of the inputs now (None when the object cannot be stat'ed)."""
+
+    def stat(uri: str) -> str | None:
+        try:
+            fs, path = filesystem(uri, endpoint_url)
+            return content_key(with_retries(fs.info, path))
+        except Exception:  # noqa: BLE001 - unknown content: keep the existing row
+            return None
+
+    with ThreadPoolExecutor(STAT_THREADS) as pool:
+        return list(pool.map(stat, uris))
+
+
+def still_valid(
+    todo: pa.Table, previous: pl.DataFrame, plans: list[ScorerPlan], endpoint_url: str | None
+) -> list[bool]:
+    """Per input row: True when its latest row can be kept as is."""
+    if previous.is_empty():
+        return [False] * len(todo)
+    prev = {r["video_id"]: r for r in previous.iter_rows(named=True)}
+    ids, uris = todo.column("video_id").to_pylist(), todo.column("uri").to_pylist()
+    candidates = [i for i, v in enumerate(ids) if v in prev and _same_config(prev[v], plans)]
+    keys = dict(zip(candidates, current_keys([uris[i] for i in candidates], endpoint_url)))
+    keep = [False] * len(todo)
+    for i in candidates:
+        row, key = prev[ids[i]], keys[i]
+        changed = key is not None and row["content_key"] is not None and key != row["content_key"]
+        keep[i] = row["status"] not in RETRYABLE and not changed
+    return keep
+
+
+def _same_config(row: dict, plans: list[ScorerPlan]) -> bool:
+    for p in plans:
+        if row[f"{p.name}_checkpoint"] != p.checkpoint or row[f"{p.name}_frames"] != p.frame_spec.key:
+            return False
+        if p.revision is not None and row[f"{p.name}_revision"] != p.revision:
+            return False
+    return True

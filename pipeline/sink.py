@@ -1,0 +1,79 @@
+"""Score-table writer: one Parquet file per write task, committed atomically, under a run-date partition.
+
+Atomic commits make crash resume exact: a file is either complete and counted or absent. Object stores
+commit a PUT only when it completes; local and POSIX filesystems get a temporary name and a rename.
+The table's layout: `OUTPUT/run_date=YYYY-MM-DD/part-<run id>-<task>.parquet`.
+"""
+
+import io
+import posixpath
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ray.data import Datasink
+from ray.data.block import Block, BlockAccessor
+
+from pipeline.storage import filesystem, with_retries
+
+_RENAME_COMMITS = ("file", "local")
+
+
+class ScoreTableSink(Datasink):
+    """Writes conformed score rows.
+
+    Args:
+        output: table location (local path or URL).
+        run_id: this run's id; every file name carries it.
+        run_date: the partition (UTC date of the run start).
+        schema: the score schema, written even for files whose columns are all null.
+        rows_per_file: rows buffered per file (bounded: a crash loses at most this many per writer).
+        endpoint_url: S3-compatible endpoint, if any.
+    """
+
+    def __init__(
+        self,
+        output: str,
+        run_id: str,
+        run_date: str,
+        schema: pa.Schema,
+        rows_per_file: int,
+        endpoint_url: str | None = None,
+    ) -> None:
+        self.output, self.run_id, self.run_date, self.schema = output, run_id, run_date, schema
+        self.rows_per_file, self.endpoint_url = rows_per_file, endpoint_url
+
+    @property
+    def min_rows_per_write(self) -> int:
+        return self.rows_per_file
+
+    def get_name(self) -> str:
+        return "ScoreTable"
+
+    def write(self, blocks: Iterable[Block], ctx: Any) -> list[str]:
+        tables = [BlockAccessor.for_block(b).to_arrow() for b in blocks]
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return []
+        table = pa.concat_tables(tables).cast(self.schema)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        fs, base = filesystem(self.output, self.endpoint_url)
+        # Deterministic per task: a retried task overwrites its own file instead of adding a duplicate.
+        name = f"part-{self.run_id}-{ctx.task_idx:06d}.parquet"
+        target = posixpath.join(base, f"run_date={self.run_date}", name)
+        with_retries(_commit, fs, target, buffer.getvalue())
+        return [target]
+
+
+def _commit(fs: Any, target: str, data: bytes) -> None:
+    fs.makedirs(posixpath.dirname(target), exist_ok=True)
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    if any(p in _RENAME_COMMITS for p in protocols):
+        staging = posixpath.join(posixpath.dirname(target), f".staging-{uuid.uuid4().hex}")
+        fs.pipe_file(staging, data)
+        fs.mv(staging, target)
+    else:
+        fs.pipe_file(target, data)
