@@ -13,6 +13,7 @@ import numpy as np
 
 from operators.frames import FrameSpec, resize_frame, sample_indices
 from operators.sandbox import Sandbox, SandboxTimeout
+from operators.scorers.rows import arrow_safe
 from pipeline.storage import content_key, filesystem, redact, redact_text, with_retries
 from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
 
@@ -32,6 +33,8 @@ def probe(path: str) -> dict:
         with av.open(path) as container:
             if not container.streams.video:
                 raise DecodeError("no video stream (audio-only or not a video)")
+            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+                raise DecodeError(f"a still image ({container.format.name.removesuffix('_pipe')}), not a video")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
             duration = None
@@ -99,7 +102,9 @@ def _pyav_frames(path: str, specs: list[FrameSpec], threads: int) -> tuple[int, 
     return len(order), {i: frames[order[i]] for i in wanted_index}
 
 
-def decode_file(path: str, specs: list[FrameSpec], backend: str, threads: int, max_pixels: int) -> tuple:
+def decode_file(
+    path: str, specs: list[FrameSpec], backend: str, threads: int, max_pixels: int, min_frames: int
+) -> tuple:
     """Metadata and one (T, H, W, 3) uint8 array per spec column, for one local file."""
     meta = probe(path)
     if meta["width"] * meta["height"] > max_pixels:
@@ -116,6 +121,8 @@ def decode_file(path: str, specs: list[FrameSpec], backend: str, threads: int, m
         except Exception:
             if attempt == len(order) - 1:
                 raise
+    if meta["num_frames"] < min_frames:
+        raise DecodeError(f"video has {meta['num_frames']} frame(s); scoring needs at least {min_frames}")
     meta["decoder"] = decoder
     out = {}
     for spec in specs:
@@ -136,6 +143,7 @@ class Decoder:
         timeout_s: wall-clock limit for one video's decode, enforced by killing a child process
             (`decode_timeout` row); None decodes in-process, unprotected.
         max_pixels: larger frames are refused (`decode_error`) before decoding: bounded memory.
+        min_frames: shorter videos are refused (`decode_error`): one frame has no motion to judge.
     """
 
     def __init__(
@@ -146,11 +154,12 @@ class Decoder:
         threads: int = 1,
         timeout_s: float | None = 600.0,
         max_pixels: int = 7680 * 4320,
+        min_frames: int = 2,
     ) -> None:
         if backend not in ("auto", "decord", "pyav"):
             raise ValueError(f"unknown decode backend {backend!r}; use auto, decord or pyav")
         self.specs, self.endpoint_url, self.backend, self.threads = specs, endpoint_url, backend, threads
-        self.max_pixels = max_pixels
+        self.max_pixels, self.min_frames = max_pixels, min_frames
         self.sandbox = Sandbox(timeout_s) if timeout_s else None
         # Removed with the decoder (TemporaryDirectory cleans up when collected or at exit).
         self._scratch = tempfile.TemporaryDirectory(prefix="vidscore-decode-")
@@ -168,7 +177,7 @@ class Decoder:
 
     def decode(self, path: str) -> tuple[dict, dict[str, np.ndarray]]:
         """Metadata and frames per spec column for one local file, in the sandbox when enabled."""
-        args = (path, self.specs, self.backend, self.threads, self.max_pixels)
+        args = (path, self.specs, self.backend, self.threads, self.max_pixels, self.min_frames)
         return self.sandbox.run(decode_file, *args) if self.sandbox else decode_file(*args)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -207,4 +216,4 @@ class Decoder:
         batch.update(columns)
         batch.update(text)
         batch.update({"status": status, "error": error})
-        return batch
+        return arrow_safe(batch)

@@ -18,6 +18,9 @@ from pipeline.config import ScoreConfig
 SCORER_CPUS = 0.25
 LIGHT_TASK_CPUS = 0.25
 MAX_BLOCK_ROWS = 64
+# A worker that keeps dying (OOM-killed, bad driver, lost node) is restarted a bounded number of times, then the
+# run fails instead of cycling forever; each restart is counted in the run summary.
+ACTOR_RESTARTS = 4
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,13 @@ def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa
             "backend": cfg.decode_backend,
             "timeout_s": cfg.decode_timeout_s,
             "max_pixels": cfg.max_pixels,
+            "min_frames": cfg.min_frames,
         },
         batch_size=cfg.decode_batch_size,
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
         num_cpus=1,
+        max_restarts=ACTOR_RESTARTS,
+        max_task_retries=ACTOR_RESTARTS,
     )
     for plan in plans:
         place = placements[plan.name]
@@ -96,6 +102,8 @@ def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa
             compute=ray.data.ActorPoolStrategy(size=place.actors),
             num_cpus=SCORER_CPUS,
             num_gpus=place.num_gpus,
+            max_restarts=ACTOR_RESTARTS,
+            max_task_retries=ACTOR_RESTARTS,
         )
     return ds.map_batches(
         conform, fn_kwargs={"schema": schema, "run_id": run_id}, batch_format="numpy", num_cpus=LIGHT_TASK_CPUS

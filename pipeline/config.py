@@ -38,6 +38,7 @@ class ScoreConfig:
         decode_backend: `auto`, `decord` or `pyav`.
         decode_timeout_s: wall-clock limit per video decode; past it the decoder is killed (`decode_timeout`).
         max_pixels: frames larger than this are refused (`decode_error`), bounding decode memory.
+        min_frames: videos with fewer frames are refused (`decode_error`).
         scorer_workers: actors per CPU-run scorer (GPU scorers get one per GPU share).
         gpu_memory_gb: memory of one GPU, to decide which model scorers can share one.
         endpoint_url: S3-compatible endpoint (MinIO, Ceph, R2); default from AWS_ENDPOINT_URL.
@@ -54,6 +55,7 @@ class ScoreConfig:
     decode_backend: str = "auto"
     decode_timeout_s: float = 600.0
     max_pixels: int = 7680 * 4320
+    min_frames: int = 2
     scorer_workers: int = 1
     gpu_memory_gb: float = 80.0
     endpoint_url: str | None = None

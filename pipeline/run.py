@@ -17,7 +17,7 @@ from pipeline.output import check_output, read_run, write_json
 from pipeline.resume import latest_rows, still_valid
 from pipeline.sink import ScoreTableSink
 from pipeline.storage import redact
-from pipeline.summary import render, stage_times, summarize
+from pipeline.summary import actor_restarts, render, stage_times, summarize
 from schemas.scores import score_schema
 
 STANDARD = ("video_id", "uri", "prompt", "generator")
@@ -59,6 +59,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     echo(f"vidscore: {len(table)} input videos, {skipped} already in {redact(cfg.output)}, {len(todo)} to score")
 
     stages: dict[str, float] = {}
+    restarts: dict[str, int] = {}
     start = ray_start = time.perf_counter()
     if len(todo):
         import ray
@@ -71,7 +72,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
         )
         ds.write_datasink(sink, ray_remote_args={"num_cpus": LIGHT_TASK_CPUS})
-        stages = stage_times(ds)
+        stages, restarts = stage_times(ds), actor_restarts()
     wall = time.perf_counter() - start
 
     score_columns = [f.name for p in plans for f in p.fields if pa.types.is_floating(f.type)]
@@ -86,6 +87,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         skipped=skipped,
         scorers=[p.name for p in plans],
         stages=stages,
+        actor_restarts=restarts,
     )
     summary["summary_path"] = write_json(
         cfg.output, f"run-{run_id}.json", json.dumps(summary, indent=2), cfg.endpoint_url

@@ -25,6 +25,24 @@ def stage_times(ds: Any) -> dict[str, float]:
     return times
 
 
+def actor_restarts() -> dict[str, int]:
+    """Restarts per worker class in this job (needs the dashboard's state API; empty without it)."""
+    try:
+        import ray
+        from ray.util.state import list_actors
+
+        job = ray.get_runtime_context().get_job_id()
+        counts: dict[str, int] = {}
+        for actor in list_actors(
+            filters=[("job_id", "=", job)], detail=True, limit=10_000, raise_on_missing_output=False
+        ):
+            if actor.num_restarts:
+                counts[actor.class_name] = counts.get(actor.class_name, 0) + int(actor.num_restarts)
+        return counts
+    except Exception:  # noqa: BLE001 - a nicety: clusters without the dashboard report nothing
+        return {}
+
+
 def summarize(rows: pa.Table, score_columns: list[str], wall_s: float, **extra: Any) -> dict[str, Any]:
     """Counts by status, first errors, throughput and per-generator means over ok rows."""
     n = len(rows)
@@ -56,6 +74,8 @@ def render(summary: dict[str, Any]) -> str:
         "status: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["status"].items())),
     ]
     lines += [f"  {e}" for e in summary["errors"]]
+    if summary.get("actor_restarts"):
+        lines.append("worker restarts: " + ", ".join(f"{k} {v}" for k, v in summary["actor_restarts"].items()))
     if summary.get("stages"):
         stages = ", ".join(f"{k.replace('MapBatches', '')} {v:.1f}s" for k, v in summary["stages"].items())
         lines.append(f"time per stage (summed over workers): {stages}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import constant_column, float_columns, record_failure, scorable
+from operators.scorers.rows import arrow_safe, constant_column, float_columns, record_failure, scorable
 from operators.scorers.runtime import (
     attention_implementation,
     length_buckets,
@@ -217,4 +217,4 @@ class MJVideoScorer:
         batch[f"{cols.PREFIX}_checkpoint"] = constant_column(self.checkpoint, rows)
         batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
         batch[f"{cols.PREFIX}_frames"] = constant_column(self.spec.key, rows)
-        return batch
+        return arrow_safe(batch)

@@ -29,3 +29,16 @@ def float_columns(names: list[str], rows: int) -> dict[str, np.ndarray]:
 def constant_column(value: str | None, rows: int) -> np.ndarray:
     """A string column with one value (used for provenance)."""
     return np.array([value] * rows, dtype=object)
+
+
+def arrow_safe(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return all-NaN float columns as all-None objects before a batch leaves an operator.
+
+    Ray Data hands an all-null column to the next stage as float NaN; passed on as float, it cannot merge
+    with a block where the same column holds strings. An all-None column is null-typed, which merges with
+    any type (the final conform casts it to the schema).
+    """
+    for name, values in batch.items():
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f" and values.ndim == 1 and np.isnan(values).all():
+            batch[name] = np.full(len(values), None, dtype=object)
+    return batch

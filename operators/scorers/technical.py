@@ -18,7 +18,7 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import constant_column, float_columns, scorable
+from operators.scorers.rows import arrow_safe, constant_column, float_columns, scorable
 from schemas import technical as cols
 
 VERSION = "1"
@@ -46,6 +46,8 @@ class TechnicalScorer:
 
     def __init__(self, static_threshold: float = 0.002) -> None:
         self.static_threshold = static_threshold
+        # The threshold changes `technical_static`, so it is part of the provenance a rerun compares.
+        self.revision = f"{VERSION}+static_threshold={static_threshold:g}"
 
     @classmethod
     def plan(cls, checkpoint: str | None = None, **options: Any) -> ScorerPlan:
@@ -63,7 +65,7 @@ class TechnicalScorer:
             init_kwargs=kwargs,
             batch_size=int(options.get("batch_size", 16)),
             checkpoint="builtin",
-            revision=VERSION,
+            revision=cls(**kwargs).revision,
         )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -79,6 +81,6 @@ class TechnicalScorer:
         batch.update(out)
         batch[f"{cols.PREFIX}_static"] = static
         batch[f"{cols.PREFIX}_checkpoint"] = constant_column("builtin", rows)
-        batch[f"{cols.PREFIX}_revision"] = constant_column(VERSION, rows)
+        batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
         batch[f"{cols.PREFIX}_frames"] = constant_column(SPEC.key, rows)
-        return batch
+        return arrow_safe(batch)

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from jobs.corpus import encode_video
 from operators.decode import Decoder
@@ -45,6 +46,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "hevc_mkv": encode_video(d / "d.mkv", gradient_frames(24, 64, 96), codec="libx265"),
         "tiny_mp4": encode_video(d / "t.mp4", gradient_frames(20, 16, 16)),
         "one_frame": encode_video(d / "o.mp4", gradient_frames(1, 64, 64)),
+        "three_frames": encode_video(d / "3.mp4", gradient_frames(3, 64, 64)),
     }
 
 
@@ -95,9 +97,11 @@ def test_backends_agree(videos: dict[str, Path]) -> None:
 
 
 def test_short_video_keeps_all_frames_without_duplication(videos: dict[str, Path]) -> None:
-    row = decode_one(videos["one_frame"], [VIDEOSCORE, MJVIDEO])
-    assert row[VIDEOSCORE.column].shape[0] == 1  # VideoScore: every frame, no duplication
-    assert row[MJVIDEO.column].shape[0] == 8  # MJ-VIDEO: its rule repeats frame 0
+    row = decode_one(videos["three_frames"], [VIDEOSCORE, MJVIDEO])
+    assert row[VIDEOSCORE.column].shape[0] == 3  # VideoScore: every frame, no duplication
+    assert row[MJVIDEO.column].shape[0] == 8  # MJ-VIDEO: its rule repeats frames
+    single = decode_one(videos["one_frame"], [VIDEOSCORE])
+    assert single["status"] == "decode_error" and "1 frame(s)" in single["error"]
 
 
 def test_bad_inputs_become_rows(tmp_path: Path, videos: dict[str, Path]) -> None:
@@ -105,7 +109,8 @@ def test_bad_inputs_become_rows(tmp_path: Path, videos: dict[str, Path]) -> None
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "truncated.mp4").write_bytes(good[: len(good) // 2])
     (tmp_path / "random.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
-    (tmp_path / "image.mp4").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    Image.fromarray(gradient_frames(1, 32, 32)[0]).save(tmp_path / "image.png")
+    (tmp_path / "image.mp4").write_bytes((tmp_path / "image.png").read_bytes())
     with av.open(str(tmp_path / "audio.m4a"), "w") as c:
         stream = c.add_stream("aac", rate=16000)
         frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
@@ -117,7 +122,7 @@ def test_bad_inputs_become_rows(tmp_path: Path, videos: dict[str, Path]) -> None
     batch = Decoder([VIDEOSCORE])({"uri": np.array(uris, dtype=object)})
     statuses = dict(zip(names + ["good"], batch["status"]))
     assert statuses == {**{n: "decode_error" for n in names[:5]}, "missing.mp4": "fetch_error", "good": "ok"}
-    assert "no video stream" in batch["error"][4]
+    assert "still image (png)" in batch["error"][3] and "no video stream" in batch["error"][4]
     assert all(batch[VIDEOSCORE.column][i].shape[0] == 0 for i in range(6))
     assert batch[VIDEOSCORE.column][6].shape == (16, 378, 378, 3)
 
