@@ -1,4 +1,4 @@
-"""`make demo`: generate a sample corpus, score it on a local Ray, print the summary and where the table is.
+"""`make demo`: generate a sample corpus, score it on a local Ray, curate it, and write a report.
 
 The corpus is real encoded H.264 clips from three pretend generators (plus one corrupt file). Reward-model
 scorers run on TINY RANDOM-WEIGHT checkpoints built here: their numbers show the plumbing, not quality.
@@ -36,12 +36,35 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"[demo] scoring with: {', '.join(scorers)}")
     code = score([str(manifest), "-o", str(out / "scores"), *[a for s in scorers for a in ("-s", s)]])
+    if code != 0:
+        return code
+    print("\n[demo] videoscore_* and mjvideo_* above come from TINY RANDOM-WEIGHT checkpoints: plumbing only.")
+    from jobs.filter import main as filter_job
+    from jobs.report import main as report_job
+
+    scores, curated = out / "scores", out / "curated.jsonl"
+    print("\n[demo] curating: moving, sharp clips (technical pre-filters), then the top half by sharpness")
+    code = filter_job(
+        [
+            str(scores),
+            "-o",
+            str(curated),
+            "--where",
+            "technical_static = false",
+            "--where",
+            "technical_sharpness > 1000",
+            "--top-percent",
+            "technical_sharpness=50",
+        ]
+    )
     if code == 0:
-        print("\n[demo] videoscore_* and mjvideo_* above come from TINY RANDOM-WEIGHT checkpoints: plumbing only.")
-        print(f"\n[demo] score table (Parquet): {out / 'scores'}")
+        code = report_job([str(scores), "-o", str(out / "report")])
+    if code == 0:
+        print(f"\n[demo] score table (Parquet):  {scores}")
+        print(f"[demo] curated manifest:       {curated}  (vidscore score reads it again)")
+        print(f"[demo] HTML report:            {out / 'report' / 'report.html'}")
         print(
-            '[demo] read it with: python -c "import polars as pl; '
-            f"print(pl.read_parquet('{out / 'scores'}/*.parquet'))\""
+            f"[demo] read the table: python -c \"import polars as pl; print(pl.read_parquet('{scores}/**/*.parquet'))\""
         )
     return code
 

@@ -167,6 +167,20 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def terminal(summary: dict) -> str:
+    """A compact leaderboard for the terminal: counts and headline means (criteria stay in the files)."""
+    columns = [c for c in summary["score_columns"] if "_c_" not in c]
+    lines = [f"{'generator':<16}{'videos':>7}{'ok':>5}{'fail':>7}  " + "  ".join(columns)]
+    for g in summary["generators"]:
+        means = "  ".join(f"{_fmt(g['scores'].get(c, {}).get('mean')):>{len(c)}}" for c in columns)
+        lines.append(f"{g['generator'][:15]:<16}{g['videos']:>7}{g['ok']:>5}{g['failure_rate']:>7.1%}  {means}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -179,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     except JobError as exc:
         print(f"vidscore report: error: {exc}", file=sys.stderr)
         return 2
-    print(html.markdown(summary))
+    print(terminal(summary))
     print("wrote " + ", ".join(redact(p) for p in paths))
     return 0
 
