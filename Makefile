@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-decode clean
+.PHONY: demo test lint bench-decode bench-e2e clean
 
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(STAMP)
 
 bench-decode: $(STAMP)
 	$(BIN)/python bench/decode.py
+
+bench-e2e: $(STAMP)
+	RAY_AUTH_MODE=disabled $(BIN)/python bench/e2e.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -171,7 +171,8 @@ class Decoder:
         info = with_retries(fs.info, path)
         if "file" in fs.protocol or "local" in fs.protocol:
             return path, info["size"], content_key(info), False
-        local = os.path.join(self.scratch, f"{os.getpid()}-{time.monotonic_ns()}{os.path.splitext(path)[1]}")
+        suffix = os.path.splitext(redact(path))[1]  # not the query string of a presigned URL
+        local = os.path.join(self.scratch, f"{os.getpid()}-{time.monotonic_ns()}{suffix}")
         with_retries(fs.get_file, path, local)
         return local, os.path.getsize(local), content_key(info), True
 
@@ -193,7 +194,12 @@ class Decoder:
             try:
                 path, meta["size_bytes"][i], text["content_key"][i], temporary = self.fetch(str(uri))
             except Exception as exc:  # noqa: BLE001 - a missing or unreadable object is a row, not a crash
-                message = f"{redact(str(uri))}: {type(exc).__name__}: {redact_text(str(exc))}"
+                detail = f"{type(exc).__name__}: {redact_text(str(exc))}"
+                if isinstance(exc, PermissionError):  # s3fs says only "Forbidden"
+                    detail = f"access denied; check read permission on it ({detail})"
+                elif getattr(exc.__cause__, "status", None) in (401, 403):  # fsspec's HTTP reports "not found"
+                    detail = f"access denied (HTTP {exc.__cause__.status}); an expired or invalid presigned URL?"
+                message = f"{redact(str(uri))}: {detail}"
                 status[i], error[i] = FETCH_ERROR, message[:500]
                 continue
             try:
@@ -207,7 +213,8 @@ class Decoder:
             except SandboxTimeout as exc:
                 status[i], error[i] = DECODE_TIMEOUT, str(exc)
             except Exception as exc:  # noqa: BLE001 - corrupt input of any kind becomes a row
-                status[i], error[i] = DECODE_ERROR, f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
+                reason = str(exc).replace(path, redact(str(uri))) if temporary else str(exc)  # not the scratch path
+                status[i], error[i] = DECODE_ERROR, f"{type(exc).__name__}: {redact_text(reason)[:300]}"
             finally:
                 if temporary:
                     os.unlink(path)

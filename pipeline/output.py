@@ -6,7 +6,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.storage import filesystem, redact, to_url
+from pipeline.storage import filesystem, is_local, redact, to_url
 
 META_DIR = "_vidscore"  # pyarrow, polars and Ray skip `_`-prefixed entries when reading the table
 
@@ -22,7 +22,8 @@ def check_output(output: str, endpoint_url: str | None = None) -> None:
         if fs.exists(path) and fs.isfile(path):
             raise OutputError(f"output {redact(output)} is a file; give a directory or prefix for the table")
         probe = posixpath.join(path, META_DIR, f".probe-{uuid.uuid4().hex}")
-        fs.makedirs(posixpath.dirname(probe), exist_ok=True)
+        if is_local(fs):  # object stores have no folders, and s3fs's makedirs would create a missing bucket
+            fs.makedirs(posixpath.dirname(probe), exist_ok=True)
         with fs.open(probe, "wb") as f:
             f.write(b"ok")
         fs.rm(probe)
@@ -30,6 +31,10 @@ def check_output(output: str, endpoint_url: str | None = None) -> None:
         raise
     except PermissionError as exc:
         raise OutputError(f"output {redact(output)} is not writable (access denied); check credentials") from exc
+    except FileNotFoundError as exc:
+        raise OutputError(
+            f"output {redact(output)} does not exist: no such bucket; create the bucket or fix the URL"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - unreachable storage of any kind
         raise OutputError(
             f"output {redact(output)} is not writable ({type(exc).__name__}); check the path, endpoint and credentials"

@@ -16,7 +16,7 @@ from pipeline.config import ConfigError, ScoreConfig
 from pipeline.output import check_output, read_run, write_json
 from pipeline.resume import latest_rows, still_valid
 from pipeline.sink import ScoreTableSink
-from pipeline.storage import redact
+from pipeline.storage import redact, s3_endpoint
 from pipeline.summary import actor_restarts, render, stage_times, summarize
 from schemas.scores import score_schema
 
@@ -46,6 +46,8 @@ def _local_abs(location: str) -> str:
 def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     """Score `cfg.input` into `cfg.output`; returns the run summary (also saved next to the table)."""
     cfg.input, cfg.output = _local_abs(cfg.input), _local_abs(cfg.output)
+    # Resolved on the driver: workers of an existing cluster do not see the driver's AWS_ENDPOINT_URL.
+    cfg.endpoint_url = s3_endpoint(cfg.endpoint_url)
     plans = plan_scorers(cfg)
     check_output(cfg.output, cfg.endpoint_url)
     table = read_input(cfg.input, limit=cfg.limit, endpoint_url=cfg.endpoint_url)
@@ -60,6 +62,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
 
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
+    gpus = None
     start = ray_start = time.perf_counter()
     if len(todo):
         import ray
@@ -67,6 +70,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
         start = time.perf_counter()
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
         ds = build(todo, plans, cfg, schema, run_id)
         sink = ScoreTableSink(
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
@@ -76,11 +80,13 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     wall = time.perf_counter() - start
 
     score_columns = [f.name for p in plans for f in p.fields if pa.types.is_floating(f.type)]
-    rows = read_run(cfg.output, run_id, ["video_id", "generator", "status", "error", *score_columns], cfg.endpoint_url)
+    columns = ["video_id", "generator", "status", "error", "duration_s", *score_columns]
+    rows = read_run(cfg.output, run_id, columns, cfg.endpoint_url)
     summary = summarize(
         rows,
         score_columns,
         wall,
+        gpus=gpus,
         run_id=run_id,
         ray_start_s=round(start - ray_start, 3),
         output=redact(cfg.output),

@@ -16,9 +16,7 @@ import pyarrow.parquet as pq
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
-from pipeline.storage import filesystem, with_retries
-
-_RENAME_COMMITS = ("file", "local")
+from pipeline.storage import filesystem, is_local, with_retries
 
 
 class ScoreTableSink(Datasink):
@@ -69,9 +67,8 @@ class ScoreTableSink(Datasink):
 
 
 def _commit(fs: Any, target: str, data: bytes) -> None:
-    fs.makedirs(posixpath.dirname(target), exist_ok=True)
-    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
-    if any(p in _RENAME_COMMITS for p in protocols):
+    if is_local(fs):  # only local folders need creating (s3fs's makedirs may even create a bucket)
+        fs.makedirs(posixpath.dirname(target), exist_ok=True)
         staging = posixpath.join(posixpath.dirname(target), f".staging-{uuid.uuid4().hex}")
         fs.pipe_file(staging, data)
         fs.mv(staging, target)

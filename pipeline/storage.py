@@ -25,11 +25,16 @@ def redact_text(text: str) -> str:
     return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=REDACTED", text)
 
 
+def s3_endpoint(endpoint_url: str | None = None) -> str | None:
+    """The S3 endpoint: the explicit option, else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else None (AWS)."""
+    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
 def storage_options(url: str, endpoint_url: str | None = None) -> dict[str, Any]:
     """fsspec options for `url`. S3 endpoint: the explicit option, else AWS_ENDPOINT_URL(_S3), else AWS."""
     if not url.startswith(("s3://", "s3a://")):
         return {}
-    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = s3_endpoint(endpoint_url)
     return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
 
 
@@ -38,6 +43,12 @@ def filesystem(url: str, endpoint_url: str | None = None) -> tuple[Any, str]:
     import fsspec
 
     return fsspec.core.url_to_fs(url, **storage_options(url, endpoint_url))
+
+
+def is_local(fs: Any) -> bool:
+    """Whether `fs` is the local filesystem (folders and renames exist) rather than an object store."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return any(p in ("file", "local") for p in protocols)
 
 
 def join(base: str, name: str) -> str:

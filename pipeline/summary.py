@@ -43,8 +43,29 @@ def actor_restarts() -> dict[str, int]:
         return {}
 
 
-def summarize(rows: pa.Table, score_columns: list[str], wall_s: float, **extra: Any) -> dict[str, Any]:
-    """Counts by status, first errors, throughput and per-generator means over ok rows."""
+def video_hours(rows: pa.Table, wall_s: float, gpus: float | None) -> dict[str, Any]:
+    """Hours of ok video scored per wall-clock hour, and per GPU-hour (GPUs x wall; null without GPUs)."""
+    ok_seconds = 0.0
+    if len(rows) and "duration_s" in rows.column_names:
+        ok = rows.filter(pc.equal(rows.column("status"), OK)).column("duration_s")
+        ok_seconds = float(pc.sum(ok).as_py() or 0.0)
+    per_hour = ok_seconds / wall_s if wall_s > 0 else None
+    return {
+        "gpus": gpus,
+        "video_hours": round(ok_seconds / 3600, 6),
+        "video_hours_per_hour": None if per_hour is None else float(f"{per_hour:.4g}"),
+        "video_hours_per_gpu_hour": float(f"{per_hour / gpus:.4g}") if per_hour is not None and gpus else None,
+    }
+
+
+def summarize(
+    rows: pa.Table, score_columns: list[str], wall_s: float, gpus: float | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Counts by status, first errors, throughput and per-generator means over ok rows.
+
+    Video-hour rates count ok rows' `duration_s` over `wall_s` (the pipeline's execution, Ray start-up
+    excluded); `gpus` is the cluster's GPU count (None when Ray was not started).
+    """
     n = len(rows)
     statuses = {d["values"]: d["counts"] for d in pc.value_counts(rows.column("status")).to_pylist()} if n else {}
     failed = rows.filter(pc.not_equal(rows.column("status"), OK)) if n else rows
@@ -61,6 +82,7 @@ def summarize(rows: pa.Table, score_columns: list[str], wall_s: float, **extra: 
         "errors": [f"{r['video_id']}: {r['status']}: {r['error']}" for r in failed.slice(0, 5).to_pylist()],
         "wall_s": round(wall_s, 3),
         "videos_per_s": round(n / wall_s, 3) if wall_s > 0 else None,
+        **video_hours(rows, wall_s, gpus),
         "generators": generators,
         **extra,
     }
@@ -74,6 +96,13 @@ def render(summary: dict[str, Any]) -> str:
         "status: " + ", ".join(f"{k}={v}" for k, v in sorted(summary["status"].items())),
     ]
     lines += [f"  {e}" for e in summary["errors"]]
+    if summary.get("video_hours_per_hour") is not None:
+        per_gpu = summary.get("video_hours_per_gpu_hour")
+        gpu_text = f", {per_gpu} per GPU-hour on {summary['gpus']:g} GPUs" if per_gpu is not None else " (no GPUs)"
+        lines.append(
+            f"video scored: {summary['video_hours']:.4g} h, {summary['video_hours_per_hour']} video-hours "
+            f"per hour{gpu_text}"
+        )
     if summary.get("actor_restarts"):
         lines.append("worker restarts: " + ", ".join(f"{k} {v}" for k, v in summary["actor_restarts"].items()))
     if summary.get("stages"):

@@ -1,0 +1,41 @@
+"""Run summary: video-hour throughput per wall-clock hour and per GPU-hour, on a hand-built table."""
+
+import pyarrow as pa
+
+from pipeline.summary import render, summarize
+
+
+def table() -> pa.Table:
+    return pa.table(
+        {
+            "video_id": ["a", "b", "c", "d"],
+            "generator": ["g1", "g1", "g2", "g2"],
+            "status": ["ok", "ok", "decode_error", "ok"],
+            "error": [None, None, "bad", None],
+            "duration_s": pa.array([1800.0, 900.0, 3600.0, 900.0], pa.float32()),
+            "videoscore_visual_quality": pa.array([1.0, 2.0, None, 3.0], pa.float32()),
+        }
+    )
+
+
+def test_video_hours_per_hour_and_per_gpu_hour() -> None:
+    # 1 h of ok video (the failed row's hour does not count) in 30 min of wall time on 4 GPUs.
+    s = summarize(table(), ["videoscore_visual_quality"], wall_s=1800.0, gpus=4.0)
+    assert s["gpus"] == 4.0 and s["video_hours"] == 1.0
+    assert s["video_hours_per_hour"] == 2.0 and s["video_hours_per_gpu_hour"] == 0.5
+    assert s["status"] == {"ok": 3, "decode_error": 1}
+    assert "2.0 video-hours per hour, 0.5 per GPU-hour on 4 GPUs" in render(s)
+
+
+def test_no_gpus_or_no_ray_gives_null_per_gpu_hour() -> None:
+    for gpus in (0.0, None):
+        s = summarize(table(), ["videoscore_visual_quality"], wall_s=1800.0, gpus=gpus)
+        assert s["video_hours_per_hour"] == 2.0 and s["video_hours_per_gpu_hour"] is None
+        assert "(no GPUs)" in render(s)
+
+
+def test_empty_run_and_missing_durations() -> None:
+    empty = summarize(table().slice(0, 0), [], wall_s=0.0, gpus=None)
+    assert empty["video_hours"] == 0.0 and empty["video_hours_per_hour"] is None
+    nulls = table().set_column(4, "duration_s", pa.array([None] * 4, pa.float32()))
+    assert summarize(nulls, [], wall_s=10.0, gpus=1.0)["video_hours_per_gpu_hour"] == 0.0
