@@ -80,7 +80,12 @@ def test_driver_killed_then_rerun_gives_every_video_once(
     assert sum(r["status"] == "decode_error" for r in after) == 3
 
 
-def test_killed_decode_worker_costs_nothing(big_manifest: Path, ray_cluster: str, tmp_path: Path) -> None:
+def test_killed_decode_worker_costs_nothing(ray_cluster: str, tmp_path: Path) -> None:
+    # Long clips (every frame up to the last sampled one is decoded) keep the one decoder busy well past the
+    # first commit, so the kill lands while it still has work.
+    clip = encode_video(tmp_path / "long.mp4", render("crisp-motion", 1, 240, 192, 256))
+    big_manifest = tmp_path / "long.jsonl"
+    big_manifest.write_text("".join(json.dumps({"uri": str(clip), "video_id": f"v{i}"}) + "\n" for i in range(30)))
     out, config = tmp_path / "scores", tmp_path / "job.yaml"
     config.write_text("rows_per_file: 2\ndecode_batch_size: 1\ndecode_workers: 1\n")
     args = ["score", str(big_manifest), "-o", str(out), "--config", str(config)]
@@ -92,9 +97,10 @@ def test_killed_decode_worker_costs_nothing(big_manifest: Path, ray_cluster: str
         text=True,
     )
     wait_for(lambda: len(committed(out)) >= 1, proc)
-    victims = [pid for pid in decoder_workers() if pid]
+    victims = decoder_workers()
     assert victims, "no decode worker process found"
-    os.kill(victims[0], signal.SIGKILL)
+    for pid in victims:  # a stale worker of an earlier (killed) run may be among them: kill them all
+        os.kill(pid, signal.SIGKILL)
     stdout, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0
     ids = [r["video_id"] for r in rows(out)]
