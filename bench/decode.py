@@ -4,7 +4,8 @@ Generates 5 s 720p H.264 clips (smooth moving content, x264 defaults, like typic
 times, single-threaded and interleaved over several rounds (best round kept):
   floor      PyAV decodes every frame, no colour conversion (the cost of touching every frame)
   reference  the reference recipe: PyAV decodes every frame to RGB, then the 16 sampled ones are picked
-  vidscore   operators.decode.Decoder, 16 frames by the VideoScore rule (backend pyav / decord)
+  vidscore   operators.decode.Decoder, 16 frames by the VideoScore rule (backend pyav / decord), decoding in
+             its killable child process (the real path) and, for comparison, in-process
   vidscore+  one decode serving VideoScore (16, resized), MJ-VIDEO (8, 448 squash) and technical specs
 Usage: python bench/decode.py [--clips 6] [--rounds 3]
 """
@@ -78,6 +79,7 @@ def main() -> None:
         "floor": floor,
         "reference": reference,
         "vidscore pyav": Decoder([RAW16], backend="pyav").decode,
+        "vidscore pyav in-process": Decoder([RAW16], backend="pyav", timeout_s=None).decode,
         "vidscore decord": Decoder([RAW16], backend="decord").decode,
         "vidscore+ all specs": Decoder([VIDEOSCORE, MJVIDEO, TECHNICAL]).decode,
     }
