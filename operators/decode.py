@@ -138,7 +138,7 @@ class Decoder:
         specs: every frame spec the run's scorers asked for (deduplicated by the pipeline).
         endpoint_url: S3-compatible endpoint for s3:// uris (else the AWS environment decides).
         backend: `auto` (PyAV sparse decode, decord when PyAV fails), `pyav`, or `decord`. PyAV comes
-            first because it skips unneeded frames (bench/decode.py: ~1.6x decord) with identical pixels.
+            first because it skips unneeded frames (bench/decode.py: ~2.3x decord) with identical pixels.
         threads: decoder threads per video; 1 keeps one video per core, scale out with more workers.
         timeout_s: wall-clock limit for one video's decode, enforced by killing a child process
             (`decode_timeout` row); None decodes in-process, unprotected.
