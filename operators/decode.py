@@ -14,7 +14,7 @@ import numpy as np
 from operators.frames import FrameSpec, resize_frame, sample_indices
 from operators.sandbox import Sandbox, SandboxTimeout
 from operators.scorers.rows import arrow_safe
-from pipeline.storage import content_key, filesystem, redact, redact_text, with_retries
+from pipeline.storage import content_key, filesystem, is_local, redact, redact_text, with_retries
 from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
 
 EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
@@ -169,7 +169,7 @@ class Decoder:
         """(local path, size, content key, is_temporary). Remote objects stream to local scratch disk."""
         fs, path = filesystem(uri, self.endpoint_url)
         info = with_retries(fs.info, path)
-        if "file" in fs.protocol or "local" in fs.protocol:
+        if is_local(fs):
             return path, info["size"], content_key(info), False
         suffix = os.path.splitext(redact(path))[1]  # not the query string of a presigned URL
         local = os.path.join(self.scratch, f"{os.getpid()}-{time.monotonic_ns()}{suffix}")

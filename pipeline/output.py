@@ -50,14 +50,13 @@ def table_files(output: str, endpoint_url: str | None = None) -> list[str]:
     return sorted(p for p in files if not any(part.startswith(("_", ".")) for part in p[len(path) :].split("/")))
 
 
-def read_run(output: str, run_id: str, columns: list[str], endpoint_url: str | None = None) -> pa.Table:
-    """This run's rows (its files carry the run id), projected to `columns`."""
-    fs, _ = filesystem(output, endpoint_url)
+def read_files(files: list[str], columns: list[str], endpoint_url: str | None = None) -> pa.Table:
+    """Rows of the given table files (e.g. the ones a run committed), projected to `columns`."""
     tables = []
-    for path in table_files(output, endpoint_url):
-        if f"part-{run_id}-" in posixpath.basename(path):
-            with fs.open(path, "rb") as f:
-                tables.append(pq.read_table(f, columns=columns))
+    for path in files:
+        fs, inner = filesystem(path, endpoint_url)
+        with fs.open(inner, "rb") as f:
+            tables.append(pq.read_table(f, columns=columns))
     return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
 
 

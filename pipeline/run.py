@@ -13,7 +13,7 @@ from operators.read import read_input
 from operators.scorers.plan import ScorerPlan
 from pipeline.build import LIGHT_TASK_CPUS, build
 from pipeline.config import ConfigError, ScoreConfig
-from pipeline.output import check_output, read_run, write_json
+from pipeline.output import check_output, read_files, write_json
 from pipeline.resume import latest_rows, still_valid
 from pipeline.sink import ScoreTableSink
 from pipeline.storage import redact, s3_endpoint
@@ -62,7 +62,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
 
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
-    gpus = None
+    gpus, files = None, []
     start = ray_start = time.perf_counter()
     if len(todo):
         import ray
@@ -76,12 +76,12 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
         )
         ds.write_datasink(sink, ray_remote_args={"num_cpus": LIGHT_TASK_CPUS})
-        stages, restarts = stage_times(ds), actor_restarts()
+        stages, restarts, files = stage_times(ds), actor_restarts(), sink.files
     wall = time.perf_counter() - start
 
     score_columns = [f.name for p in plans for f in p.fields if pa.types.is_floating(f.type)]
     columns = ["video_id", "generator", "status", "error", "duration_s", *score_columns]
-    rows = read_run(cfg.output, run_id, columns, cfg.endpoint_url)
+    rows = read_files(files, columns, cfg.endpoint_url)
     summary = summarize(
         rows,
         score_columns,

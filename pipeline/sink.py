@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
-from pipeline.storage import filesystem, is_local, with_retries
+from pipeline.storage import filesystem, is_local, to_url, with_retries
 
 
 class ScoreTableSink(Datasink):
@@ -42,6 +42,7 @@ class ScoreTableSink(Datasink):
     ) -> None:
         self.output, self.run_id, self.run_date, self.schema = output, run_id, run_date, schema
         self.rows_per_file, self.endpoint_url = rows_per_file, endpoint_url
+        self.files: list[str] = []  # filled on the driver once the write completes
 
     @property
     def min_rows_per_write(self) -> int:
@@ -49,6 +50,9 @@ class ScoreTableSink(Datasink):
 
     def get_name(self) -> str:
         return "ScoreTable"
+
+    def on_write_complete(self, write_result: Any) -> None:
+        self.files = sorted(path for paths in write_result.write_returns for path in paths)
 
     def write(self, blocks: Iterable[Block], ctx: Any) -> list[str]:
         tables = [BlockAccessor.for_block(b).to_arrow() for b in blocks]
@@ -63,7 +67,7 @@ class ScoreTableSink(Datasink):
         name = f"part-{self.run_id}-{ctx.task_idx:06d}.parquet"
         target = posixpath.join(base, f"run_date={self.run_date}", name)
         with_retries(_commit, fs, target, buffer.getvalue())
-        return [target]
+        return [to_url(fs, target)]
 
 
 def _commit(fs: Any, target: str, data: bytes) -> None:

@@ -60,9 +60,9 @@ def join(base: str, name: str) -> str:
 
 def to_url(fs: Any, path: str) -> str:
     """The URL form of a path returned by `fs` (s3 listings drop the scheme)."""
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol in ("file", "local"):
+    if is_local(fs):
         return path
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return f"{protocol}://{path}"
 
 
