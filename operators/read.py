@@ -1,27 +1,42 @@
-"""Input reading: a manifest (Parquet / JSONL / CSV, file or folder) or a folder of videos.
+"""Input reading: a manifest (Parquet / JSONL / CSV, file or folder) or a folder of videos, as a stream of chunks.
 
-Everything here runs on the driver before any work starts, so a bad input fails fast with a message
-that names the fix. The result is one Arrow table: `video_id`, `uri`, `prompt`, `generator`, plus any
-other manifest columns, which pass through to the score table unchanged.
+Everything here runs on the driver before any work starts, so a bad input fails fast with a message that
+names the fix. The input streams: Parquet by row batches, JSON Lines by line-aligned byte blocks, S3 listings
+page by page, so the driver holds one chunk at a time (plus 16 bytes per video for the duplicate-id check).
+Each chunk is an Arrow table: `video_id`, `uri`, `prompt`, `generator`, plus any other manifest columns,
+which pass through to the score table unchanged.
 """
 
 import hashlib
+import io
 import posixpath
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.storage import filesystem, join, redact, to_url
+from pipeline.storage import content_key, filesystem, join, redact, to_url, with_retries
 from schemas import manifest, scores
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".gif")
 MANIFEST_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 METADATA_NAMES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
 PROMPT_ALIASES = ("caption", "text")
+CHUNK_ROWS = 16384  # Parquet rows and listed videos per chunk
+JSON_BLOCK_BYTES = 8 << 20  # JSON Lines bytes per chunk (~40k typical rows)
 
 
 class InputError(ValueError):
     """The input location or manifest is unusable; raised before any work starts."""
+
+
+class Chunk(NamedTuple):
+    """A normalized slice of the input; `keys` are content keys from a listing (None: not listed)."""
+
+    table: pa.Table
+    keys: list[str | None] | None = None
 
 
 def video_id_for(uri: str) -> str:
@@ -33,38 +48,121 @@ def _ext(path: str) -> str:
     return posixpath.splitext(path)[1].lower()
 
 
-def _read_table(fs, path: str) -> pa.Table:
+def _json_tables(f: Any, path: str) -> Iterator[pa.Table]:
+    """JSON Lines in line-aligned blocks; each block is parsed (and typed) on its own."""
+    import pyarrow.json as pjson
+
+    rest = b""
+    while True:
+        data = f.read(JSON_BLOCK_BYTES)
+        block, rest = (rest + data, b"") if not data else (rest + data).rpartition(b"\n")[::2]
+        if block.strip():
+            try:
+                yield pjson.read_json(io.BytesIO(block))
+            except pa.ArrowInvalid as exc:
+                raise InputError(f"{redact(path)}: not JSON Lines (one JSON object per line): {exc}") from exc
+        if not data:
+            return
+
+
+def _read_tables(fs: Any, path: str) -> Iterator[pa.Table]:
+    """One manifest file as a stream of tables. CSV is read whole: quoted fields may span lines."""
     fmt = MANIFEST_FORMATS[_ext(path)]
     with fs.open(path, "rb") as f:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(f)
-        if fmt == "csv":
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=CHUNK_ROWS):
+                yield pa.Table.from_batches([batch])
+        elif fmt == "csv":
             import pyarrow.csv as pcsv
 
-            return pcsv.read_csv(f)
-        import pyarrow.json as pjson
-
-        try:
-            return pjson.read_json(f)
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{path}: not JSON Lines (one JSON object per line): {exc}") from exc
+            yield pcsv.read_csv(f)
+        else:
+            yield from _json_tables(f, path)
 
 
-def _folder_table(fs, root: str, files: list[str], location: str) -> pa.Table:
-    """One row per video under `root`, joined with any videofolder-style metadata files."""
-    videos = [p for p in files if _ext(p) in VIDEO_EXTENSIONS]
-    rows = {to_url(fs, p): p for p in videos}
-    table = pa.table({"uri": list(rows)})
+def _read_table(fs: Any, path: str) -> pa.Table:
+    return pa.concat_tables(list(_read_tables(fs, path)), promote_options="permissive")
+
+
+def _s3_listing(fs: Any, path: str) -> Iterator[dict]:
+    """Every object under an S3 prefix, page by page, bypassing s3fs's listing cache (which would keep
+    a dict per object for the life of the process)."""
+    from fsspec.asyn import sync
+
+    bucket, _, prefix = path.partition("/")
+    pages = fs._iterdir(bucket, delimiter="", prefix=prefix.rstrip("/") + "/" if prefix else "")
+
+    async def page() -> list[dict]:
+        out = []
+        async for info in pages:
+            out.append(info)
+            if len(out) == 1000:
+                break
+        return out
+
+    while items := with_retries(sync, fs.loop, page):
+        yield from items
+
+
+def _listing(fs: Any, path: str) -> Iterator[tuple[str, dict]]:
+    """(path, info) for every file under `path`, streamed (one directory or one S3 page at a time)."""
+    if hasattr(fs, "_iterdir") and "s3" in fs.protocol:
+        for info in _s3_listing(fs, path):
+            if info.get("type") == "file":
+                yield info["name"], info
+        return
+    for _, _, files in fs.walk(path, detail=True):
+        for info in files.values():
+            yield info["name"], info
+
+
+class _Scan(NamedTuple):
+    """One listing pass: videos as compact columns (uri, content key: ~100 bytes each), plus manifest files."""
+
+    uris: pa.ChunkedArray
+    keys: pa.ChunkedArray
+    metadata: list[str]
+    manifests: list[str]
+
+
+def _scan(fs: Any, root: str) -> _Scan:
+    uris: list[pa.Array] = []
+    keys: list[pa.Array] = []
+    page_uris, page_keys, metadata, manifests = [], [], [], []
+    for path, info in _listing(fs, root):
+        if _ext(path) in VIDEO_EXTENSIONS:
+            page_uris.append(to_url(fs, path))
+            page_keys.append(content_key(info))
+            if len(page_uris) == CHUNK_ROWS:
+                uris.append(pa.array(page_uris, pa.string()))
+                keys.append(pa.array(page_keys, pa.string()))
+                page_uris, page_keys = [], []
+        elif posixpath.basename(path) in METADATA_NAMES:
+            metadata.append(path)
+        elif _ext(path) in MANIFEST_FORMATS:
+            manifests.append(path)
+    uris.append(pa.array(page_uris, pa.string()))
+    keys.append(pa.array(page_keys, pa.string()))
+    return _Scan(pa.chunked_array(uris), pa.chunked_array(keys), sorted(metadata), sorted(manifests))
+
+
+def _folder_chunks(fs: Any, root: str, scan: _Scan, location: str) -> Iterator[tuple[pa.Table, str, list | None]]:
+    """One row per video under `root`, joined with any videofolder-style metadata files.
+
+    The whole listing is joined before rows leave, because a metadata file may be listed after the videos
+    it describes; it is held as two compact Arrow columns, then handed out in chunks.
+    """
+    table = pa.table({"uri": scan.uris, "__key": scan.keys})
     metas = []
-    for path in (p for p in files if posixpath.basename(p) in METADATA_NAMES):
+    for path in scan.metadata:
         meta = _read_table(fs, path)
         if "file_name" not in meta.column_names:
             raise InputError(f"{redact(location)}: {posixpath.basename(path)} needs a `file_name` column")
         base = to_url(fs, posixpath.dirname(path))
-        uris = [join(base, str(n)) for n in meta.column("file_name").to_pylist()]
-        metas.append(meta.append_column("uri", pa.array(uris, pa.string())))
+        names = [join(base, str(n)) for n in meta.column("file_name").to_pylist()]
+        metas.append(meta.append_column("uri", pa.array(names, pa.string())))
     if metas:
         meta = pa.concat_tables(metas, promote_options="permissive")
         # Full outer join: a metadata row whose video is missing still becomes a (failed) output row.
@@ -72,17 +170,21 @@ def _folder_table(fs, root: str, files: list[str], location: str) -> pa.Table:
     if "generator" not in table.column_names:
         # Videofolder convention: the first sub-folder names the class, here the generator.
         prefix = to_url(fs, root.rstrip("/")) + "/"
-        rel = [u[len(prefix) :] if u.startswith(prefix) else u for u in table.column("uri").to_pylist()]
-        gens = [r.split("/", 1)[0] if "/" in r else None for r in rel]
-        table = table.append_column("generator", pa.array(gens, pa.string()))
-    return table.sort_by("uri")
+        uri = table.column("uri")
+        parts = pc.split_pattern(pc.utf8_slice_codeunits(uri, len(prefix)), "/", max_splits=1)
+        nested = pc.and_(pc.starts_with(uri, prefix), pc.greater(pc.list_value_length(parts), 1))
+        table = table.append_column("generator", pc.if_else(nested, pc.list_element(parts, 0), None))
+    table = table.sort_by("uri")
+    base = to_url(fs, root)
+    for start in range(0, len(table), CHUNK_ROWS):
+        part = table.slice(start, CHUNK_ROWS)
+        yield part.drop_columns(["__key"]), base, part.column("__key").to_pylist()
 
 
-def read_input(location: str, limit: int | None = None, endpoint_url: str | None = None) -> pa.Table:
-    """Read and validate the input at `location` (local path, file://, s3://, any fsspec URL)."""
+def _locate(location: str, endpoint_url: str | None) -> tuple[Any, str, dict]:
     fs, path = filesystem(location, endpoint_url)
     try:
-        info = fs.info(path)
+        return fs, path, fs.info(path)
     except FileNotFoundError as exc:
         raise InputError(f"input {redact(location)} does not exist; check the path or URL") from exc
     except PermissionError as exc:
@@ -92,30 +194,101 @@ def read_input(location: str, limit: int | None = None, endpoint_url: str | None
             f"input {redact(location)} is unreachable ({type(exc).__name__}); check the "
             "endpoint, network and credentials"
         ) from exc
+
+
+def _raw_chunks(location: str, endpoint_url: str | None) -> Iterator[tuple[pa.Table, str, list | None]]:
+    """(table as read, base for relative uris, listing keys or None), chunk by chunk."""
+    fs, path, info = _locate(location, endpoint_url)
     if info["type"] != "directory":
         if _ext(path) not in MANIFEST_FORMATS:
             raise InputError(
                 f"{redact(location)}: a manifest must be .parquet, .jsonl or .csv; "
                 "to score videos, point at their folder"
             )
-        table, base = _read_table(fs, path), to_url(fs, posixpath.dirname(path))
-    else:
-        files = sorted(fs.find(path))
-        manifests = [p for p in files if _ext(p) in MANIFEST_FORMATS and posixpath.basename(p) not in METADATA_NAMES]
-        if any(_ext(p) in VIDEO_EXTENSIONS for p in files):
-            table, base = _folder_table(fs, path, files, location), to_url(fs, path)
-        elif manifests:
-            tables = [_read_table(fs, p) for p in manifests]
-            table, base = pa.concat_tables(tables, promote_options="permissive"), to_url(fs, path)
-        else:
-            raise InputError(
-                f"{redact(location)} holds no videos ({', '.join(VIDEO_EXTENSIONS)}) and no "
-                "manifest (.parquet/.jsonl/.csv)"
-            )
-    return normalize(table, base, limit)
+        base = to_url(fs, posixpath.dirname(path))
+        for table in _read_tables(fs, path):
+            yield table, base, None
+        return
+    scan = _scan(fs, path)
+    if len(scan.uris):
+        yield from _folder_chunks(fs, path, scan, location)
+        return
+    if not scan.manifests:
+        raise InputError(
+            f"{redact(location)} holds no videos ({', '.join(VIDEO_EXTENSIONS)}) and no manifest (.parquet/.jsonl/.csv)"
+        )
+    for manifest_path in scan.manifests:
+        for table in _read_tables(fs, manifest_path):
+            yield table, to_url(fs, path), None
 
 
-def normalize(table: pa.Table, base: str, limit: int | None = None) -> pa.Table:
+class _UniqueIds:
+    """Duplicate video_id detection over a stream, in 16 bytes per id (a 128-bit hash: no false alarms)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    @staticmethod
+    def hashes(ids: list[str]) -> np.ndarray:
+        digests = b"".join(hashlib.blake2b(i.encode(), digest_size=16).digest() for i in ids)
+        return np.frombuffer(digests, dtype=[("hi", "<u8"), ("lo", "<u8")])
+
+    def add(self, ids: list[str]) -> None:
+        self.parts.append(self.hashes(ids))
+
+    def repeated(self) -> np.ndarray:
+        """The hashes seen more than once."""
+        if not self.parts:
+            return self.hashes([])
+        values, counts = np.unique(np.concatenate(self.parts), return_counts=True)
+        return values[counts > 1]
+
+
+def iter_input(location: str, limit: int | None = None, endpoint_url: str | None = None) -> Iterator[Chunk]:
+    """Read and validate the input at `location` (local path, file://, s3://, any fsspec URL) chunk by chunk.
+
+    A problem anywhere raises InputError before the last chunk is returned, so a caller that consumes every
+    chunk before starting work fails before any work.
+    """
+    seen = _UniqueIds()
+    for table, keys in _normalized(location, limit, endpoint_url):
+        seen.add(table.column("video_id").to_pylist())
+        yield Chunk(table, keys)
+    repeated = seen.repeated()
+    if len(repeated):
+        # The failure path only: read the input again to name the duplicated ids.
+        names = set()
+        for table, _ in _normalized(location, limit, endpoint_url):
+            ids = table.column("video_id").to_pylist()
+            names.update(np.asarray(ids, dtype=object)[np.isin(_UniqueIds.hashes(ids), repeated)])
+        raise InputError(
+            f"{len(repeated)} video_id values occur more than once (e.g. {sorted(names)[:5]}); "
+            "ids must be unique: fix the manifest or drop its video_id column"
+        )
+
+
+def _normalized(location: str, limit: int | None, endpoint_url: str | None) -> Iterator[tuple[pa.Table, list | None]]:
+    rows = 0
+    for raw, base, keys in _raw_chunks(location, endpoint_url):
+        table = normalize(raw, base)
+        if limit is not None and rows + len(table) > limit:
+            table, keys = table.slice(0, limit - rows), keys and keys[: limit - rows]
+        rows += len(table)
+        if len(table):
+            yield table, keys
+        if limit is not None and rows >= limit:
+            return
+
+
+def read_input(location: str, limit: int | None = None, endpoint_url: str | None = None) -> pa.Table:
+    """The whole input as one table (for jobs that join on a manifest; `vidscore score` streams instead)."""
+    tables = [c.table for c in iter_input(location, limit, endpoint_url)]
+    if not tables:
+        return normalize(pa.table({"uri": pa.array([], pa.string())}), "")
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def normalize(table: pa.Table, base: str) -> pa.Table:
     """Validate a manifest table and give it the standard columns, in order, with resolved uris."""
     if "uri" not in table.column_names:
         raise InputError(
@@ -136,13 +309,6 @@ def normalize(table: pa.Table, base: str, limit: int | None = None) -> pa.Table:
         given = table.column("video_id").cast(pa.string()).to_pylist()
     # Ids come from the uri without its query string: re-signing a presigned URL keeps the same id.
     ids = [g if g else video_id_for(redact(u)) for g, u in zip(given, uris)]
-    counts = pc.value_counts(pa.array(ids))
-    dupes = [d["values"] for d in counts.to_pylist() if d["counts"] > 1]
-    if dupes:
-        raise InputError(
-            f"{len(dupes)} video_id values occur more than once (e.g. {dupes[:5]}); "
-            "ids must be unique: fix the manifest or drop its video_id column"
-        )
     if "prompt" not in table.column_names:
         alias = next((a for a in PROMPT_ALIASES if a in table.column_names), None)
         table = table.append_column("prompt", table.column(alias) if alias else pa.nulls(len(table)))
@@ -156,4 +322,4 @@ def normalize(table: pa.Table, base: str, limit: int | None = None) -> pa.Table:
     }
     rest = [c for c in table.column_names if c not in std]
     out = pa.table({**std, **{c: table.column(c) for c in rest}})
-    return out.slice(0, limit) if limit is not None else out
+    return out

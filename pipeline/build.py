@@ -4,6 +4,7 @@ This is the only module that sets Ray resources, pool sizes and batch sizes.
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -21,6 +22,9 @@ MAX_BLOCK_ROWS = 64
 # A worker that keeps dying (OOM-killed, bad driver, lost node) is restarted a bounded number of times, then the
 # run fails instead of cycling forever; each restart is counted in the run summary.
 ACTOR_RESTARTS = 4
+# Ray 2.60 has no named map_batches parameter for actor restarts; the loose remote kwargs still work but warn
+# that they go away in Ray 2.64 (ray is pinned; revisit when upgrading). build() keeps that warning out of logs.
+RESTARTS = {"max_restarts": ACTOR_RESTARTS, "max_task_retries": ACTOR_RESTARTS}
 
 
 @dataclass(frozen=True)
@@ -60,51 +64,53 @@ def decode_workers(cfg: ScoreConfig, cpus: float, placements: dict) -> int:
     return max(1, int(cpus - reserved))
 
 
-def input_blocks(table: pa.Table, workers: int) -> list[pa.Table]:
-    """Split the input so every decode worker gets several blocks to stream through."""
-    rows = max(1, min(MAX_BLOCK_ROWS, math.ceil(len(table) / (4 * workers))))
-    return [table.slice(start, rows) for start in range(0, len(table), rows)]
+def input_dataset(refs: list, videos: int, workers: int):
+    """The staged input tables as a dataset of small blocks, so every decode worker gets several to stream
+    through; staged chunks hold thousands of rows, and streaming repartition cuts them without a barrier."""
+    import ray
+
+    rows = max(1, min(MAX_BLOCK_ROWS, math.ceil(videos / (4 * workers))))
+    return ray.data.from_arrow_refs(refs).repartition(target_num_rows_per_block=rows)
 
 
-def build(table: pa.Table, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str):
-    """The lazy score dataset (nothing runs until it is written)."""
+def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str):
+    """The lazy score dataset over the staged input tables `refs` (`videos` rows); nothing runs until it is written."""
     import ray
 
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
     placements = place_scorers(plans, gpus, cfg.gpu_memory_gb, cfg.scorer_workers)
     workers = decode_workers(cfg, cpus, placements)
-    specs = list(dict.fromkeys(p.frame_spec for p in plans))
-
-    ds = ray.data.from_arrow(input_blocks(table, workers))
-    ds = ds.map_batches(
-        Decoder,
-        fn_constructor_kwargs={
-            "specs": specs,
-            "endpoint_url": cfg.endpoint_url,
-            "backend": cfg.decode_backend,
-            "timeout_s": cfg.decode_timeout_s,
-            "max_pixels": cfg.max_pixels,
-            "min_frames": cfg.min_frames,
-        },
-        batch_size=cfg.decode_batch_size,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
-        num_cpus=1,
-        max_restarts=ACTOR_RESTARTS,
-        max_task_retries=ACTOR_RESTARTS,
-    )
-    for plan in plans:
-        place = placements[plan.name]
+    decoder = {
+        "specs": list(dict.fromkeys(p.frame_spec for p in plans)),
+        "endpoint_url": cfg.endpoint_url,
+        "backend": cfg.decode_backend,
+        "timeout_s": cfg.decode_timeout_s,
+        "max_pixels": cfg.max_pixels,
+        "min_frames": cfg.min_frames,
+    }
+    ds = input_dataset(refs, videos, workers)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
         ds = ds.map_batches(
-            plan.cls,
-            fn_constructor_kwargs=plan.init_kwargs,
-            batch_size=int(cfg.batch_size or plan.batch_size),
-            compute=ray.data.ActorPoolStrategy(size=place.actors),
-            num_cpus=SCORER_CPUS,
-            num_gpus=place.num_gpus,
-            max_restarts=ACTOR_RESTARTS,
-            max_task_retries=ACTOR_RESTARTS,
+            Decoder,
+            fn_constructor_kwargs=decoder,
+            batch_size=cfg.decode_batch_size,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
+            num_cpus=1,
+            **RESTARTS,
         )
+        for plan in plans:
+            place = placements[plan.name]
+            ds = ds.map_batches(
+                plan.cls,
+                fn_constructor_kwargs=plan.init_kwargs,
+                batch_size=int(cfg.batch_size or plan.batch_size),
+                compute=ray.data.ActorPoolStrategy(size=place.actors),
+                num_cpus=SCORER_CPUS,
+                num_gpus=place.num_gpus,
+                **RESTARTS,
+            )
     return ds.map_batches(
         conform, fn_kwargs={"schema": schema, "run_id": run_id}, batch_format="numpy", num_cpus=LIGHT_TASK_CPUS
     )

@@ -8,6 +8,7 @@ configuration (checkpoint, revision, frame spec) differs from the one that produ
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -55,27 +56,35 @@ def current_keys(uris: list[str], endpoint_url: str | None = None) -> list[str |
 
 
 def still_valid(
-    todo: pa.Table, previous: pl.DataFrame, plans: list[ScorerPlan], endpoint_url: str | None
-) -> list[bool]:
-    """Per input row: True when its latest row can be kept as is."""
-    if previous.is_empty():
-        return [False] * len(todo)
-    prev = {r["video_id"]: r for r in previous.iter_rows(named=True)}
-    ids, uris = todo.column("video_id").to_pylist(), todo.column("uri").to_pylist()
-    candidates = [i for i, v in enumerate(ids) if v in prev and _same_config(prev[v], plans)]
-    keys = dict(zip(candidates, current_keys([uris[i] for i in candidates], endpoint_url)))
-    keep = [False] * len(todo)
-    for i in candidates:
-        row, key = prev[ids[i]], keys[i]
-        changed = key is not None and row["content_key"] is not None and key != row["content_key"]
-        keep[i] = row["status"] not in RETRYABLE and not changed
-    return keep
+    todo: pa.Table,
+    listed: list[str | None] | None,
+    previous: pl.DataFrame,
+    plans: list[ScorerPlan],
+    endpoint_url: str | None,
+) -> np.ndarray:
+    """Per input row: True when its latest row can be kept as is.
 
-
-def _same_config(row: dict, plans: list[ScorerPlan]) -> bool:
+    `listed` holds the content keys a listing already returned (no request per video); without it,
+    the candidates are stat'ed.
+    """
+    keep = np.zeros(len(todo), dtype=bool)
+    if previous.is_empty() or not len(todo):
+        return keep
+    rows = pl.DataFrame({"video_id": todo.column("video_id").to_pylist(), "row": np.arange(len(todo))})
+    same = ~pl.col("status").is_in(list(RETRYABLE))
     for p in plans:
-        if row[f"{p.name}_checkpoint"] != p.checkpoint or row[f"{p.name}_frames"] != p.frame_spec.key:
-            return False
-        if p.revision is not None and row[f"{p.name}_revision"] != p.revision:
-            return False
-    return True
+        same &= pl.col(f"{p.name}_checkpoint").eq_missing(p.checkpoint)
+        same &= pl.col(f"{p.name}_frames").eq_missing(p.frame_spec.key)
+        if p.revision is not None:
+            same &= pl.col(f"{p.name}_revision").eq_missing(p.revision)
+    candidates = rows.join(previous, on="video_id", how="inner").filter(same)
+    index = candidates.get_column("row").to_numpy()
+    if listed is not None:
+        keys = [listed[i] for i in index]
+    else:
+        uris = todo.column("uri").take(pa.array(index, pa.int64())).to_pylist() if len(index) else []
+        keys = current_keys(uris, endpoint_url)
+    for i, key, old in zip(index, keys, candidates.get_column("content_key").to_list()):
+        # Unknown content (no key now or then) keeps the row: only a seen change rescores it.
+        keep[i] = key is None or old is None or key == old
+    return keep

@@ -9,13 +9,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from operators.read import read_input
+from operators.read import iter_input
 from operators.scorers.plan import ScorerPlan
 from pipeline.build import LIGHT_TASK_CPUS, build
 from pipeline.config import ConfigError, ScoreConfig
 from pipeline.output import check_output, read_files, write_json
-from pipeline.resume import latest_rows, still_valid
+from pipeline.resume import latest_rows
 from pipeline.sink import ScoreTableSink
+from pipeline.stage import stage
 from pipeline.storage import redact, s3_endpoint
 from pipeline.summary import actor_restarts, render, stage_times, summarize
 from schemas.scores import score_schema
@@ -50,28 +51,41 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     cfg.endpoint_url = s3_endpoint(cfg.endpoint_url)
     plans = plan_scorers(cfg)
     check_output(cfg.output, cfg.endpoint_url)
-    table = read_input(cfg.input, limit=cfg.limit, endpoint_url=cfg.endpoint_url)
-    keep = still_valid(table, latest_rows(cfg.output, plans, cfg.endpoint_url), plans, cfg.endpoint_url)
-    skipped = sum(keep)
-    todo = table.filter(pa.array([not k for k in keep]))
-    passthrough = [f for f in table.schema if f.name not in STANDARD]
-    schema = score_schema([f for p in plans for f in p.fields], passthrough)
     started = datetime.now(timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    echo(f"vidscore: {len(table)} input videos, {skipped} already in {redact(cfg.output)}, {len(todo)} to score")
+    ray_start_s = 0.0
+
+    def put(table: pa.Table) -> Any:
+        """Rows to score go to the object store; Ray starts only when there is something to score."""
+        nonlocal ray_start_s
+        import ray
+
+        if not ray.is_initialized():
+            begin = time.perf_counter()
+            ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+            ray_start_s = time.perf_counter() - begin
+        return ray.put(table)
+
+    previous = latest_rows(cfg.output, plans, cfg.endpoint_url)
+    staged = stage(iter_input(cfg.input, cfg.limit, cfg.endpoint_url), previous, plans, cfg.endpoint_url, put)
+    del previous
+    passthrough = [f for f in staged.schema or [] if f.name not in STANDARD]
+    schema = score_schema([f for p in plans for f in p.fields], passthrough)
+    echo(
+        f"vidscore: {staged.videos} input videos, {staged.skipped} already in {redact(cfg.output)}, "
+        f"{staged.todo} to score"
+    )
 
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
     gpus, files = None, []
-    start = ray_start = time.perf_counter()
-    if len(todo):
+    start = time.perf_counter()
+    if staged.todo:
         import ray
 
-        if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-        start = time.perf_counter()
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
-        ds = build(todo, plans, cfg, schema, run_id)
+        ds = build(staged.refs, staged.todo, plans, cfg, schema, run_id)
+        staged.refs.clear()  # the dataset holds them now
         sink = ScoreTableSink(
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
         )
@@ -88,9 +102,9 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         wall,
         gpus=gpus,
         run_id=run_id,
-        ray_start_s=round(start - ray_start, 3),
+        ray_start_s=round(ray_start_s, 3),
         output=redact(cfg.output),
-        skipped=skipped,
+        skipped=staged.skipped,
         scorers=[p.name for p in plans],
         stages=stages,
         actor_restarts=restarts,

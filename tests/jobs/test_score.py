@@ -58,6 +58,26 @@ def test_score_corpus(corpus: Path, ray_cluster: str, tmp_path: Path, capsys: py
     assert len(ids) == 11 == len(set(ids)) and "copy-of-frozen" in ids
 
 
+def test_manifest_streams_in_chunks_whose_types_differ(
+    corpus: Path, ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest read in many small chunks, a column null-typed in the first ones: every row once, one type."""
+    import operators.read as read
+
+    monkeypatch.setattr(read, "JSON_BLOCK_BYTES", 250)
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()]
+    manifest = tmp_path / "m.jsonl"
+    notes = [None] * 6 + [f"note {i}" for i in range(6, len(rows))]
+    uris = [str(corpus.parent / r["uri"]) for r in rows]
+    manifest.write_text("".join(json.dumps({"uri": u, "note": n}) + "\n" for u, n in zip(uris, notes)))
+    assert len(list(read.iter_input(str(manifest)))) >= 3
+    out = tmp_path / "scores"
+    assert main([str(manifest), "-o", str(out), "-s", "technical"]) == 0
+    table = read_table(out)
+    assert table.schema.field("note").type == pa.string()
+    assert dict(zip(table.column("uri").to_pylist(), table.column("note").to_pylist())) == dict(zip(uris, notes))
+
+
 def test_folder_of_mixed_videos(ray_cluster: str, tmp_path: Path) -> None:
     src = tmp_path / "dump"
     (src / "gen_a").mkdir(parents=True)

@@ -134,3 +134,53 @@ def test_unreadable_locations(tmp_path: Path) -> None:
 def test_file_url(tmp_path: Path) -> None:
     path = write_manifest(tmp_path / "m.jsonl", ROWS[:1])
     assert read_input(f"file://{path}").column("uri").to_pylist() == [str(tmp_path / "a.mp4")]
+
+
+def test_jsonl_streams_in_blocks_and_types_widen_across_them(tmp_path: Path, monkeypatch) -> None:
+    import operators.read as read
+
+    monkeypatch.setattr(read, "JSON_BLOCK_BYTES", 256)
+    rows = [{"uri": f"v{i:03d}.mp4", "note": None if i < 40 else f"n{i}", "seed": i} for i in range(60)]
+    chunks = list(read.iter_input(str(write_manifest(tmp_path / "m.jsonl", rows))))
+    assert len(chunks) > 5 and all(c.keys is None for c in chunks)
+    assert chunks[0].table.schema.field("note").type == pa.null()  # each block is typed on its own
+    table = read_input(str(tmp_path / "m.jsonl"))
+    assert table.column("uri").to_pylist() == [str(tmp_path / r["uri"]) for r in rows]
+    assert table.schema.field("note").type == pa.string() and table.column("note").to_pylist()[40] == "n40"
+    assert len(read_input(str(tmp_path / "m.jsonl"), limit=17)) == 17
+
+
+def test_parquet_streams_by_row_batches(tmp_path: Path, monkeypatch) -> None:
+    import operators.read as read
+
+    monkeypatch.setattr(read, "CHUNK_ROWS", 7)
+    rows = [{"uri": f"v{i}.mp4", "seed": i} for i in range(30)]
+    chunks = list(read.iter_input(str(write_manifest(tmp_path / "m.parquet", rows))))
+    assert [len(c.table) for c in chunks] == [7, 7, 7, 7, 2]
+    assert [s for c in chunks for s in c.table.column("seed").to_pylist()] == list(range(30))
+
+
+def test_duplicates_in_different_chunks_are_named(tmp_path: Path, monkeypatch) -> None:
+    import operators.read as read
+
+    monkeypatch.setattr(read, "CHUNK_ROWS", 4)
+    rows = [{"uri": f"v{i}.mp4", "video_id": f"id{i}"} for i in range(10)] + [{"uri": "w.mp4", "video_id": "id2"}]
+    with pytest.raises(InputError, match=r"1 video_id values occur more than once \(e.g. \['id2'\]\)"):
+        list(read.iter_input(str(write_manifest(tmp_path / "m.parquet", rows))))
+
+
+def test_folder_listing_chunks_carry_the_content_keys_the_decoder_computes(tmp_path: Path, monkeypatch) -> None:
+    import operators.read as read
+    from pipeline.storage import content_key, filesystem
+
+    monkeypatch.setattr(read, "CHUNK_ROWS", 3)
+    for i in range(7):
+        (tmp_path / f"g{i % 2}").mkdir(exist_ok=True)
+        (tmp_path / f"g{i % 2}" / f"{i}.mp4").write_bytes(b"x" * i)
+    chunks = list(read.iter_input(str(tmp_path)))
+    assert [len(c.table) for c in chunks] == [3, 3, 1]
+    uris = [u for c in chunks for u in c.table.column("uri").to_pylist()]
+    assert uris == sorted(uris) and len(uris) == 7
+    fs, _ = filesystem(str(tmp_path))
+    keys = [k for c in chunks for k in c.keys]
+    assert keys == [content_key(fs.info(u)) for u in uris] and all(keys)

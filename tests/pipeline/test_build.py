@@ -4,7 +4,7 @@ import pyarrow as pa
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from pipeline.build import Placement, decode_workers, input_blocks, place_scorers
+from pipeline.build import Placement, decode_workers, input_dataset, place_scorers
 from pipeline.config import ScoreConfig
 
 
@@ -36,9 +36,13 @@ def test_decode_workers_leave_room_for_scorers() -> None:
     assert decode_workers(ScoreConfig(input="i", output="o", decode_workers=3), 16, placed) == 3
 
 
-def test_input_blocks_cover_every_row_once() -> None:
-    table = pa.table({"video_id": [str(i) for i in range(1000)]})
-    blocks = input_blocks(table, workers=4)
+def test_staged_chunks_become_small_blocks_covering_every_row_once(ray_cluster) -> None:
+    import ray
+
+    chunks = [pa.table({"video_id": [str(i) for i in range(s, s + 500)]}) for s in (0, 500)]
+    ds = input_dataset([ray.put(c) for c in chunks], videos=1000, workers=4)
+    blocks = [ray.get(ref) for bundle in ds.iter_internal_ref_bundles() for ref in bundle.block_refs]
     assert sum(len(b) for b in blocks) == 1000 and max(len(b) for b in blocks) <= 64 and len(blocks) >= 16
-    assert pa.concat_tables(blocks).column("video_id").to_pylist() == table.column("video_id").to_pylist()
-    assert len(input_blocks(table.slice(0, 3), workers=8)) == 3
+    assert pa.concat_tables(blocks).column("video_id").to_pylist() == [str(i) for i in range(1000)]
+    small = input_dataset([ray.put(chunks[0].slice(0, 3))], videos=3, workers=8)
+    assert [len(ray.get(r)) for b in small.iter_internal_ref_bundles() for r in b.block_refs] == [1, 1, 1]

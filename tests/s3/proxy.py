@@ -12,7 +12,8 @@ deterministic fraction of requests it answers like an overloaded S3 instead:
 Independently of the fraction, it answers 403 AccessDenied for object keys that match `deny`, and for
 presigned URLs whose `X-Amz-Date` + `X-Amz-Expires` has passed (moto does not check expiry; S3 does); and
 the first request for each key matching `fail_first` gets an `internal` fault, so a path can be made to
-retry deterministically. `log` lists every injected fault as (fault, method, path without query).
+retry deterministically. `log` lists every injected fault as (fault, method, path without query), `requests`
+every request as (method, path without query).
 """
 
 import http.client
@@ -71,6 +72,7 @@ class FaultProxy:
         self.methods, self.fail_first = methods, re.compile(fail_first) if fail_first else None
         self.counts: Counter = Counter()  # requests seen, faults injected by kind, denials
         self.log: list[tuple[str, str, str]] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path without query), every request
         self._seen: set[tuple[str, str]] = set()
         self._random, self._lock = random.Random(seed), threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler(self))
@@ -94,6 +96,7 @@ class FaultProxy:
         key = urlsplit(path).path
         with self._lock:
             self.counts["requests"] += 1
+            self.requests.append((method, key))
             fault = self._pick(method, key, path)
             if fault:
                 self.log.append((fault, method, key))

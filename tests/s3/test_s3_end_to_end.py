@@ -10,6 +10,7 @@ import pytest
 
 from jobs.score import main
 from tests.s3.conftest import S3, S3Corpus, free_port
+from tests.s3.proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +79,14 @@ def test_prefix_of_videos_with_videofolder_metadata(s3: S3, s3_corpus: S3Corpus,
         generator, name = uri.split("/")[-2:]
         assert r["generator"] == generator and r["prompt"] is not None
         assert r["status"] == ("decode_error" if name == "corrupt-000.mp4" else "ok"), r
+
+    # The rerun takes each video's content key from the listing: no request per video. Only the missing
+    # video (fetch_error is retryable) is tried again.
+    with FaultProxy(s3.host) as proxy:
+        assert main([f"s3://{bucket}/day1/", "-o", out, "--endpoint-url", proxy.url]) == 0
+    videos = {path for _, path in proxy.requests if path.endswith(".mp4")}
+    assert videos == {f"/{bucket}/day1/frozen/never-uploaded.mp4"}
+    assert len(s3.read_table(out)) == len(rows) + 2
 
 
 def test_endpoint_from_environment_in_a_subprocess(s3: S3, s3_corpus: S3Corpus, ray_cluster: str) -> None:
