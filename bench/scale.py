@@ -15,8 +15,13 @@
    directly: moto serves ~100 PUTs/s over HTTP here, timed on a sample and extrapolated), then times, over
    HTTP, the floor (s3fs `find`, which the reader uses) and `read_input` on the prefix, with the driver's RSS
    growth while reading.
-Last lines: `driver_growth: X` and `worker_growth: Y`.
-Usage: python bench/scale.py [--videos 200] [--factor 10] [--objects 100000] [--skip-listing] [--skip-memory]
+3. Staging. The driver's memory while it reads, validates and stages a Parquet manifest of ROWS and
+   FACTOR x ROWS rows into Ray's object store (what `vidscore score` does before any work), each in a fresh
+   process; beside it, the baseline of reading the whole manifest into one table first (how the input was
+   read before it streamed). Peak private memory (RssAnon) growth over the process's start.
+Last lines: `driver_growth: X`, `worker_growth: Y` and `staging_growth: Z`.
+Usage: python bench/scale.py [--videos 200] [--factor 10] [--objects 100000] [--rows 100000]
+                             [--skip-listing] [--skip-memory] [--skip-staging]
 """
 
 import argparse
@@ -214,6 +219,7 @@ def listing(objects: int, put_sample: int) -> None:
         found = len(fs.find(path))
         floor = time.perf_counter() - start
         fs.invalidate_cache()
+        del fs
         before = _status("self")
         with Sampler() as s:
             start = time.perf_counter()
@@ -232,13 +238,69 @@ def listing(objects: int, put_sample: int) -> None:
         server.stop()
 
 
+def _stage_one(manifest: str, whole: bool) -> None:
+    """In a fresh process: stage `manifest` (or read it whole, the baseline); print the peak private growth."""
+    import polars as pl
+    import ray
+
+    from operators.read import iter_input, read_input
+    from operators.scorers.technical import TechnicalScorer
+    from pipeline.stage import stage
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    before = _status("self", "RssAnon")
+    with Sampler() as s:
+        start = time.perf_counter()
+        if whole:
+            table = read_input(manifest)
+            refs = [ray.put(table)]
+        else:
+            staged = stage(iter_input(manifest), pl.DataFrame(), [TechnicalScorer.plan()], None, ray.put)
+            refs = staged.refs
+        wall = time.perf_counter() - start
+    print(json.dumps({"growth": s.driver_private - before, "wall": wall, "refs": len(refs)}))
+
+
+def staging(rows: int, factor: int, work: Path) -> float:
+    """Driver memory to stage ROWS and FACTOR x ROWS manifest rows, streamed vs read whole; returns the growth."""
+    import subprocess
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    print("staging: Parquet manifests (row groups of 65,536 rows), uri + 100-character prompt, a fresh process each")
+    print("  rows       streamed: +MiB private  time s   read whole (baseline): +MiB private  time s")
+    results = {}
+    for count in (rows, rows * factor):
+        manifest = work / f"stage-{count}.parquet"
+        uris = [f"s3://bucket/dump/gen{i % 8}/clip-{i:08d}.mp4" for i in range(count)]
+        prompts = ["a prompt of one hundred characters " * 3] * count
+        pq.write_table(pa.table({"uri": uris, "prompt": prompts}), manifest, row_group_size=65536)
+        for whole in (False, True):
+            code = (
+                f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import scale; "
+                f"scale._stage_one({str(manifest)!r}, {whole})"
+            )
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            results[count, whole] = json.loads(out.stdout.strip().splitlines()[-1])
+        a, b = results[count, False], results[count, True]
+        print(f"  {count:>9}  {a['growth'] / MB:20.0f} {a['wall']:7.1f}  {b['growth'] / MB:33.0f} {b['wall']:7.1f}")
+    small, large = results[rows, False]["growth"], results[rows * factor, False]["growth"]
+    base = results[rows * factor, True]["growth"] / max(1, results[rows, True]["growth"])
+    growth = large / max(1, small)
+    print(f"  growth for {factor}x the rows (target < 1.3x): streamed {growth:.2f}x, read whole {base:.2f}x")
+    return growth
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--videos", type=int, default=200, help="N: videos in the small run")
     p.add_argument("--factor", type=int, default=10, help="the large run scores factor x N")
     p.add_argument("--objects", type=int, default=100_000, help="objects under the listed prefix")
     p.add_argument("--put-sample", type=int, default=500, help="PUTs over HTTP, to time moto's HTTP rate")
+    p.add_argument("--rows", type=int, default=100_000, help="manifest rows in the small staging run")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--skip-staging", action="store_true")
     p.add_argument("--skip-listing", action="store_true")
     args = p.parse_args()
     print(f"bench/scale.py on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
@@ -248,10 +310,16 @@ def main() -> None:
             growth = memory_runs(args.videos, args.factor, Path(work))
     if not args.skip_listing:
         listing(args.objects, args.put_sample)
+    staged = None
+    if not args.skip_staging:
+        with tempfile.TemporaryDirectory(prefix="vidscore-stage-") as work:
+            staged = staging(args.rows, args.factor, Path(work))
     if growth:
         print(f"worker_private_growth: {growth[2]:.2f}  (RssAnon; RSS also counts object-store pages it touched)")
         print(f"driver_growth: {growth[0]:.2f}")
         print(f"worker_growth: {growth[1]:.2f}")
+    if staged:
+        print(f"staging_growth: {staged:.2f}")
 
 
 if __name__ == "__main__":

@@ -223,25 +223,25 @@ def _raw_chunks(location: str, endpoint_url: str | None) -> Iterator[tuple[pa.Ta
 
 
 class _UniqueIds:
-    """Duplicate video_id detection over a stream, in 16 bytes per id (a 128-bit hash: no false alarms)."""
+    """Duplicate video_id detection over a stream in 8 bytes per id: a 64-bit hash per id, sorted once at the end.
+    A repeated hash is only a suspect; the ids themselves are compared before anything is reported."""
 
     def __init__(self) -> None:
         self.parts: list[np.ndarray] = []
 
     @staticmethod
     def hashes(ids: list[str]) -> np.ndarray:
-        digests = b"".join(hashlib.blake2b(i.encode(), digest_size=16).digest() for i in ids)
-        return np.frombuffer(digests, dtype=[("hi", "<u8"), ("lo", "<u8")])
+        return np.frombuffer(b"".join(hashlib.blake2b(i.encode(), digest_size=8).digest() for i in ids), "<u8")
 
     def add(self, ids: list[str]) -> None:
         self.parts.append(self.hashes(ids))
 
     def repeated(self) -> np.ndarray:
         """The hashes seen more than once."""
-        if not self.parts:
-            return self.hashes([])
-        values, counts = np.unique(np.concatenate(self.parts), return_counts=True)
-        return values[counts > 1]
+        every = np.concatenate(self.parts or [self.hashes([])])
+        self.parts.clear()
+        every.sort()
+        return np.unique(every[1:][every[1:] == every[:-1]])
 
 
 def iter_input(location: str, limit: int | None = None, endpoint_url: str | None = None) -> Iterator[Chunk]:
@@ -254,15 +254,19 @@ def iter_input(location: str, limit: int | None = None, endpoint_url: str | None
     for table, keys in _normalized(location, limit, endpoint_url):
         seen.add(table.column("video_id").to_pylist())
         yield Chunk(table, keys)
-    repeated = seen.repeated()
-    if len(repeated):
-        # The failure path only: read the input again to name the duplicated ids.
-        names = set()
-        for table, _ in _normalized(location, limit, endpoint_url):
-            ids = table.column("video_id").to_pylist()
-            names.update(np.asarray(ids, dtype=object)[np.isin(_UniqueIds.hashes(ids), repeated)])
+    suspects = seen.repeated()
+    if not len(suspects):
+        return
+    # Rare: read the input again, comparing only the ids whose hash repeats.
+    counts: dict[str, int] = {}
+    for table, _ in _normalized(location, limit, endpoint_url):
+        ids = table.column("video_id").to_pylist()
+        for i in np.asarray(ids, dtype=object)[np.isin(_UniqueIds.hashes(ids), suspects)]:
+            counts[i] = counts.get(i, 0) + 1
+    dupes = sorted(i for i, n in counts.items() if n > 1)
+    if dupes:
         raise InputError(
-            f"{len(repeated)} video_id values occur more than once (e.g. {sorted(names)[:5]}); "
+            f"{len(dupes)} video_id values occur more than once (e.g. {dupes[:5]}); "
             "ids must be unique: fix the manifest or drop its video_id column"
         )
 

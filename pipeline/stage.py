@@ -51,7 +51,7 @@ def stage(
                 f"manifest columns change type between parts of the input ({exc}); give each column one type"
             ) from exc
         if not keep.all():
-            staged.refs.append(put(chunk.table.filter(pa.array(~keep))))
+            staged.refs.append(put(chunk.table.filter(pa.array(~keep)) if keep.any() else chunk.table))
     return staged
 
 

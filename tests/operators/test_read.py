@@ -184,3 +184,16 @@ def test_folder_listing_chunks_carry_the_content_keys_the_decoder_computes(tmp_p
     fs, _ = filesystem(str(tmp_path))
     keys = [k for c in chunks for k in c.keys]
     assert keys == [content_key(fs.info(u)) for u in uris] and all(keys)
+
+
+def test_a_hash_collision_is_not_a_duplicate(tmp_path: Path, monkeypatch) -> None:
+    import numpy as np
+
+    import operators.read as read
+
+    monkeypatch.setattr(read._UniqueIds, "hashes", staticmethod(lambda ids: np.zeros(len(ids), "<u8")))
+    rows = [{"uri": f"v{i}.mp4"} for i in range(5)]
+    assert len(read_input(str(write_manifest(tmp_path / "m.jsonl", rows)))) == 5  # every id collides, none repeats
+    twice = [*rows, {"uri": "a.mp4", "video_id": "x"}, {"uri": "b.mp4", "video_id": "x"}]
+    with pytest.raises(InputError, match=r"1 video_id values occur more than once \(e.g. \['x'\]\)"):
+        read_input(str(write_manifest(tmp_path / "d.jsonl", twice)))
