@@ -66,11 +66,12 @@ def decode_workers(cfg: ScoreConfig, cpus: float, placements: dict) -> int:
 
 def input_dataset(refs: list, videos: int, workers: int):
     """The staged input tables as a dataset of small blocks, so every decode worker gets several to stream
-    through; staged chunks hold thousands of rows, and streaming repartition cuts them without a barrier."""
+    through. Staged chunks hold thousands of rows; a streaming repartition cuts them, materialized before the
+    actor pools start: its task needs a whole CPU, which the pools would otherwise hold forever."""
     import ray
 
     rows = max(1, min(MAX_BLOCK_ROWS, math.ceil(videos / (4 * workers))))
-    return ray.data.from_arrow_refs(refs).repartition(target_num_rows_per_block=rows)
+    return ray.data.from_arrow_refs(refs).repartition(target_num_rows_per_block=rows).materialize()
 
 
 def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str):

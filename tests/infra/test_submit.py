@@ -77,9 +77,11 @@ def ray_head() -> Iterator[tuple[str, dict[str, str]]]:
         # Workers and the job's `python` come from this venv, so the job imports what the tests import.
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    # Two CPUs, as on a small workstation: the actor pools then hold every CPU, and anything else in the graph
+    # that asks for a whole one (e.g. a repartition task) would wait forever.
     cmd = [
         str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-        "--num-cpus=4", "--include-dashboard=true", f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1",
+        "--num-cpus=2", "--include-dashboard=true", f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1",
         f"--temp-dir={temp_dir}", f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
         f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
         f"--runtime-env-agent-port={runtime_env}", f"--node-manager-port={node_mgr}",
