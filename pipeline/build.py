@@ -4,6 +4,7 @@ This is the only module that sets Ray resources, pool sizes and batch sizes.
 """
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -64,6 +65,15 @@ def decode_workers(cfg: ScoreConfig, cpus: float, placements: dict) -> int:
     return max(1, int(cpus - reserved))
 
 
+def cpu_runtime_env(cpus: float, place: Placement) -> dict | None:
+    """Intra-op threads for a scorer actor that runs on CPU. Ray gives a fractional-CPU actor one thread; a
+    CPU model scorer is the slow stage, so it may use the node's cores whenever decoding leaves them idle
+    (the OS shares them when both are busy). An OMP_NUM_THREADS the driver was started with wins."""
+    if place.num_gpus or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return {"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus) // max(1, place.actors)))}}
+
+
 def input_dataset(refs: list, videos: int, workers: int):
     """The staged input tables as a dataset of small blocks, so every decode worker gets several to stream
     through. Staged chunks hold thousands of rows; a streaming repartition cuts them, materialized before the
@@ -110,6 +120,7 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
                 compute=ray.data.ActorPoolStrategy(size=place.actors),
                 num_cpus=SCORER_CPUS,
                 num_gpus=place.num_gpus,
+                runtime_env=cpu_runtime_env(cpus, place),
                 **RESTARTS,
             )
     return ds.map_batches(

@@ -46,3 +46,14 @@ def test_staged_chunks_become_small_blocks_covering_every_row_once(ray_cluster) 
     assert pa.concat_tables(blocks).column("video_id").to_pylist() == [str(i) for i in range(1000)]
     small = input_dataset([ray.put(chunks[0].slice(0, 3))], videos=3, workers=8)
     assert [len(ray.get(r)) for b in small.iter_internal_ref_bundles() for r in b.block_refs] == [1, 1, 1]
+
+
+def test_cpu_scorers_may_use_the_nodes_cores_unless_the_job_says_otherwise(monkeypatch) -> None:
+    from pipeline.build import cpu_runtime_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert cpu_runtime_env(8, Placement(0.0, 2)) == {"env_vars": {"OMP_NUM_THREADS": "4"}}
+    assert cpu_runtime_env(2, Placement(0.0, 4)) == {"env_vars": {"OMP_NUM_THREADS": "1"}}
+    assert cpu_runtime_env(8, Placement(0.5, 2)) is None  # GPU actors: Ray's default
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cpu_runtime_env(8, Placement(0.0, 1)) is None
