@@ -158,8 +158,10 @@ def main() -> None:
     print(f"{'vidscore score (whole process, Ray start-up)':<44} {job_s:>8.1f} {n / job_s:>9.2f}")
     print("reference per video: " + ", ".join(f"{k} {v / n:.3f}s" for k, v in steps.items() if k != "load"))
     print(f"reference model load: {steps['load']:.1f}s")
-    print(f"vidscore: ray_start_s {summary.get('ray_start_s')}, pipeline wall_s {summary['wall_s']}, other (Python, "
-          f"planning, reading) {job_s - summary['wall_s'] - summary.get('ray_start_s', 0):.1f}s")
+    print(
+        f"vidscore: ray_start_s {summary.get('ray_start_s')}, pipeline wall_s {summary['wall_s']}, other (Python, "
+        f"planning, reading) {job_s - summary['wall_s'] - summary.get('ray_start_s', 0):.1f}s"
+    )
     stages = summary.get("stages", {})
     print("vidscore stages, worker seconds per video: " + ", ".join(f"{k} {v / n:.3f}" for k, v in stages.items()))
     verdict = "ok" if diff <= TOLERANCE else "FAIL"

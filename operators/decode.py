@@ -8,127 +8,189 @@ this stage; the video's bytes never enter the object store. Failures become rows
 import os
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from operators.frames import FrameSpec, resize_frame, sample_indices
-from operators.sandbox import Sandbox, SandboxTimeout
+from operators.frames import FrameSpec, resize_frame, sample_indices, target_size
+from operators.sandbox import Sandbox, SandboxTimeout, arena
 from operators.scorers.rows import arrow_safe
 from pipeline.storage import content_key, filesystem, is_local, redact, redact_text, with_retries
 from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
 
 EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
 _FLOAT_META = ("size_bytes", "num_frames", "fps", "duration_s", "width", "height", "decode_s")
 
 
 class DecodeError(Exception):
-    """The bytes are there but hold no decodable video."""
+    """The bytes are there but hold no decodable video; `final`: a readable video this run will not score (too
+    large, too short), which another backend would not change."""
+
+    def __init__(self, message: str, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
-def probe(path: str) -> dict:
-    """Container metadata without decoding: codec, frame count, fps, duration, size (PyAV)."""
-    import av
-
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise DecodeError("no video stream (audio-only or not a video)")
-            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
-                raise DecodeError(f"a still image ({container.format.name.removesuffix('_pipe')}), not a video")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            duration = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / 1e6
-            return {
-                "codec": stream.codec_context.name,
-                "num_frames": stream.frames,
-                "fps": float(rate) if rate else None,
-                "duration_s": duration,
-                "width": stream.codec_context.width,
-                "height": stream.codec_context.height,
-            }
-    except av.error.FFmpegError as exc:
-        raise DecodeError(f"not a readable video: {exc}") from exc
+def _metadata(container: "InputContainer") -> dict:
+    """Container metadata without decoding: codec, frame count, fps, duration, size."""
+    if not container.streams.video:
+        raise DecodeError("no video stream (audio-only or not a video)")
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        raise DecodeError(f"a still image ({container.format.name.removesuffix('_pipe')}), not a video")
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1e6
+    return {
+        "codec": stream.codec_context.name,
+        "num_frames": stream.frames,
+        "fps": float(rate) if rate else None,
+        "duration_s": duration,
+        "width": stream.codec_context.width,
+        "height": stream.codec_context.height,
+    }
 
 
-def _decord_frames(path: str, specs: list[FrameSpec], threads: int) -> tuple[int, dict[int, np.ndarray]]:
+Slots = dict[int, list[tuple[FrameSpec, np.ndarray, int]]]
+
+
+def _outputs(specs: list[FrameSpec], total: int, height: int, width: int) -> tuple[dict[str, np.ndarray], Slots]:
+    """One (T, H, W, 3) array per spec, carved from one arena buffer, and for each wanted frame index the
+    (spec, array, position) slots it fills. Frames go straight into their slots: no stack, no second copy."""
+    plans = [(spec, sample_indices(spec, total), target_size(spec, height, width)) for spec in specs]
+    buffer = arena(sum(len(indices) * h * w * 3 for _, indices, (h, w) in plans))
+    out, slots, start = {}, {}, 0
+    for spec, indices, (h, w) in plans:
+        array = buffer[start : start + len(indices) * h * w * 3].reshape(len(indices), h, w, 3)
+        start += array.size
+        out[spec.column] = array
+        for position, index in enumerate(indices):
+            slots.setdefault(int(index), []).append((spec, array, position))
+    return out, slots
+
+
+def _place(frame: np.ndarray, slots: list[tuple[FrameSpec, np.ndarray, int]]) -> None:
+    resized: dict[FrameSpec, np.ndarray] = {}
+    for spec, array, position in slots:
+        if spec not in resized:
+            resized[spec] = resize_frame(spec, frame)
+        if resized[spec].shape != array.shape[1:]:
+            raise DecodeError(f"frame size changed mid-stream (to {frame.shape[1]}x{frame.shape[0]})")
+        array[position] = resized[spec]
+
+
+def _check_length(total: int, min_frames: int) -> None:
+    if total < min_frames:
+        raise DecodeError(f"video has {total} frame(s); scoring needs at least {min_frames}", final=True)
+
+
+def _decord_frames(
+    path: str, specs: list[FrameSpec], threads: int, min_frames: int
+) -> tuple[int, dict[str, np.ndarray]]:
     import decord
 
     reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=threads)
     total = len(reader)
-    wanted = sorted({int(i) for s in specs for i in sample_indices(s, total)})
-    if not wanted:
+    if not total:
         raise DecodeError("video has no frames")
+    _check_length(total, min_frames)
+    wanted = sorted({int(i) for s in specs for i in sample_indices(s, total)})
     frames = reader.get_batch(wanted).asnumpy()
-    return total, dict(zip(wanted, frames))
+    out, slots = _outputs(specs, total, *frames.shape[1:3])
+    for index, frame in zip(wanted, frames):
+        _place(frame, slots[index])
+    return total, out
 
 
-def _pyav_frames(path: str, specs: list[FrameSpec], threads: int) -> tuple[int, dict[int, np.ndarray]]:
+def _pyav_frames(
+    container: "InputContainer", specs: list[FrameSpec], threads: int, min_frames: int
+) -> tuple[int, dict[str, np.ndarray]]:
     """Sparse exact decode: frames nobody wants that no other frame references are never decoded.
 
     A demux pass (no decoding) lists the packets' timestamps, which give the frame count and display
     order. Then wanted frames decode normally, non-reference frames that are not wanted are skipped
-    by the decoder (skipping them cannot change any other frame), and decoding stops after the last
-    wanted frame. Only wanted frames are colour-converted.
+    by the decoder (skipping them cannot change any other frame), and once the last wanted frame's
+    packet is in, the decoder is flushed instead of fed more packets. Only wanted frames are
+    colour-converted, by one reused converter: a fresh swscale context per frame (what
+    `frame.to_ndarray(format=...)` makes) nearly doubles the conversion's cost.
     """
-    import av
+    from av.video.reformatter import VideoReformatter
 
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_count = threads
-        stamps = [p.pts for p in container.demux(stream) if p.size]
-        if not stamps:
-            raise DecodeError("video has no frames")
-        if any(t is None for t in stamps):
-            raise DecodeError("packets without timestamps; use the decord backend")
-        order = sorted(stamps)
-        wanted_index = sorted({int(i) for s in specs for i in sample_indices(s, len(order))})
-        wanted = {order[i] for i in wanted_index}
-        container.seek(order[0], stream=stream)
-        context, frames = stream.codec_context, {}
-        for packet in container.demux(stream):
-            context.skip_frame = "DEFAULT" if packet.pts in wanted or not packet.size else "NONREF"
-            for frame in context.decode(packet):
-                if frame.pts in wanted and frame.pts not in frames:
-                    frames[frame.pts] = frame.to_ndarray(format="rgb24")
-            if len(frames) == len(wanted):
-                break
-    missing = len(wanted) - len(frames)
-    if missing:
-        raise DecodeError(f"{missing} of {len(wanted)} sampled frames could not be decoded")
-    return len(order), {i: frames[order[i]] for i in wanted_index}
+    stream = container.streams.video[0]
+    stream.thread_count = threads
+    stamps = [p.pts for p in container.demux(stream) if p.size]
+    if not stamps:
+        raise DecodeError("video has no frames")
+    if any(t is None for t in stamps):
+        raise DecodeError("packets without timestamps; use the decord backend")
+    _check_length(len(stamps), min_frames)
+    order = sorted(stamps)
+    context = stream.codec_context
+    out, slots = _outputs(specs, len(order), context.height, context.width)
+    wanted: Slots = {}
+    for index, targets in slots.items():
+        wanted.setdefault(order[index], []).extend(targets)
+    count, rgb, unsent = len(wanted), VideoReformatter(), set(wanted)
+    container.seek(order[0], stream=stream)
+    for packet in container.demux(stream):
+        unsent.discard(packet.pts)
+        context.skip_frame = "DEFAULT" if packet.pts in wanted or not packet.size else "NONREF"
+        frames = context.decode(packet)
+        if not unsent:  # every wanted frame is in the decoder: flush it out instead of decoding more packets
+            frames += context.decode(None)
+        for frame in frames:
+            targets = wanted.pop(frame.pts, None)
+            if targets:
+                _place(rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray(), targets)
+        if not wanted or not unsent:
+            break
+    if wanted:
+        raise DecodeError(f"{len(wanted)} of {count} sampled frames could not be decoded")
+    return len(order), out
 
 
 def decode_file(
     path: str, specs: list[FrameSpec], backend: str, threads: int, max_pixels: int, min_frames: int
 ) -> tuple:
-    """Metadata and one (T, H, W, 3) uint8 array per spec column, for one local file."""
-    meta = probe(path)
-    if meta["width"] * meta["height"] > max_pixels:
-        raise DecodeError(
-            f"frame size {meta['width']}x{meta['height']} exceeds max_pixels={max_pixels}; "
-            "raise decode max_pixels if such videos are intended"
-        )
-    order = {"auto": ("pyav", "decord"), "pyav": ("pyav",), "decord": ("decord",)}[backend]
-    for attempt, decoder in enumerate(order):
+    """Metadata and one (T, H, W, 3) uint8 array per spec column, for one local file.
+
+    One container open serves the metadata, the refusals (before any decoding) and the PyAV decode.
+    """
+    import av
+    from PIL import Image
+
+    # Pillow frees image memory at once by default, so every resize paid fresh page faults (~20% of its
+    # time at 720p); a few cached blocks (16 MB at most each) avoid that.
+    Image.core.set_blocks_max(max(8, Image.core.get_blocks_max()))
+    try:
+        container = av.open(path)
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"not a readable video: {exc}") from exc
+    with container:
         try:
-            read = _pyav_frames if decoder == "pyav" else _decord_frames
-            meta["num_frames"], frames = read(path, specs, threads)
-            break
-        except Exception:
-            if attempt == len(order) - 1:
-                raise
-    if meta["num_frames"] < min_frames:
-        raise DecodeError(f"video has {meta['num_frames']} frame(s); scoring needs at least {min_frames}")
-    meta["decoder"] = decoder
-    out = {}
-    for spec in specs:
-        picked = [resize_frame(spec, frames[int(i)]) for i in sample_indices(spec, meta["num_frames"])]
-        out[spec.column] = np.stack(picked)
-    return meta, out
+            meta = _metadata(container)
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"not a readable video: {exc}") from exc
+        if meta["width"] * meta["height"] > max_pixels:
+            raise DecodeError(
+                f"frame size {meta['width']}x{meta['height']} exceeds max_pixels={max_pixels}; "
+                "raise decode max_pixels if such videos are intended"
+            )
+        if backend != "decord":
+            try:
+                meta["num_frames"], out = _pyav_frames(container, specs, threads, min_frames)
+                return {**meta, "decoder": "pyav"}, out
+            except Exception as exc:
+                if backend == "pyav" or getattr(exc, "final", False):
+                    raise
+    meta["num_frames"], out = _decord_frames(path, specs, threads, min_frames)
+    return {**meta, "decoder": "decord"}, out
 
 
 class Decoder:
@@ -138,8 +200,9 @@ class Decoder:
         specs: every frame spec the run's scorers asked for (deduplicated by the pipeline).
         endpoint_url: S3-compatible endpoint for s3:// uris (else the AWS environment decides).
         backend: `auto` (PyAV sparse decode, decord when PyAV fails), `pyav`, or `decord`. PyAV comes
-            first because it skips unneeded frames (bench/decode.py: ~2.3x decord) with identical pixels.
-        threads: decoder threads per video; 1 keeps one video per core, scale out with more workers.
+            first because it skips unneeded frames (bench/decode.py: ~2.2x decord) with identical pixels.
+        threads: decode and colour-conversion threads per video; 1 keeps one video per core, scale out with
+            more workers.
         timeout_s: wall-clock limit for one video's decode, enforced by killing a child process
             (`decode_timeout` row); None decodes in-process, unprotected.
         max_pixels: larger frames are refused (`decode_error`) before decoding: bounded memory.

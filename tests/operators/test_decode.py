@@ -147,3 +147,37 @@ def test_hanging_decode_is_killed_and_costs_one_row(tmp_path: Path, videos: dict
 def test_huge_frames_are_refused_before_decoding(videos: dict[str, Path]) -> None:
     batch = Decoder([RAW], max_pixels=100 * 100)({"uri": np.array([str(videos["h264_mp4"])], dtype=object)})
     assert batch["status"][0] == "decode_error" and "exceeds max_pixels" in batch["error"][0]
+
+
+@pytest.mark.parametrize("timeout_s", [60, None])
+def test_one_decoder_many_sizes_exact_frames(videos: dict[str, Path], timeout_s: float | None) -> None:
+    # One decoder, videos of different sizes in a row: the sandbox's shared block is reused and grown, and
+    # each row keeps its own frames (a later video does not overwrite an earlier row's).
+    names = ["tiny_mp4", "h264_mp4", "portrait_mp4", "bframes_mp4", "h264_mp4", "hevc_mkv", "tiny_mp4"]
+    decoder = Decoder([RAW, MJVIDEO], timeout_s=timeout_s)
+    batch = decoder({"uri": np.array([str(videos[n]) for n in names], dtype=object)})
+    assert list(batch["status"]) == ["ok"] * len(names)
+    for i, name in enumerate(names):
+        for spec in (RAW, MJVIDEO):
+            np.testing.assert_array_equal(batch[spec.column][i], reference_frames(videos[name], spec))
+            assert batch[spec.column][i].flags.writeable
+
+
+def test_too_short_is_refused_without_a_fallback(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import operators.decode as decode
+
+    def no_decord(*args: object) -> None:
+        raise AssertionError("a refused video must not be retried with decord")
+
+    monkeypatch.setattr(decode, "_decord_frames", no_decord)
+    row = decode_one(videos["one_frame"], [RAW], timeout_s=None)  # in-process, where the patch applies
+    assert row["status"] == "decode_error"
+    assert row["error"] == "DecodeError: video has 1 frame(s); scoring needs at least 2"
+
+
+@pytest.mark.parametrize("spec", [FrameSpec(n, rule) for n in (1, 2, 5, 31, 90) for rule in ("arange", "linspace")])
+def test_sparse_decode_exact_for_any_sampling(videos: dict[str, Path], spec: FrameSpec) -> None:
+    # B-pyramid: wanted frames anywhere, including the last (the decoder is flushed after its packet).
+    row = decode_one(videos["bframes_mp4"], [spec], backend="pyav", timeout_s=None)
+    assert row["status"] == "ok", row["error"]
+    np.testing.assert_array_equal(row[spec.column], reference_frames(videos["bframes_mp4"], spec))
