@@ -238,7 +238,8 @@ class VideoScoreScorer:
         scaled = (np.arange(256, dtype=np.float64) * pre.get("rescale_factor", 1 / 255)).astype(np.float32)
         mean = np.asarray(pre.get("image_mean", [0.5] * 3), dtype=np.float32)
         std = np.asarray(pre.get("image_std", [0.5] * 3), dtype=np.float32)
-        self.lut = (scaled[:, None] - mean) / std  # (256, 3): uint8 value, channel -> normalized pixel
+        lut = (scaled[:, None] - mean) / std  # (256, 3): uint8 value, channel -> normalized pixel
+        self.channel_luts = [np.ascontiguousarray(lut[:, c]) for c in range(3)]
 
     @staticmethod
     def _resolve(checkpoint: str, revision: str | None, cache_dir: str | None) -> tuple[Path, str]:
@@ -298,7 +299,8 @@ class VideoScoreScorer:
         mask = np.zeros((len(videos), t, h, w), dtype=bool)
         for row, frames in enumerate(videos):
             n, fh, fw = frames.shape[:3]
-            pixels[row, :n, :, :fh, :fw] = self.lut[frames, np.arange(3)].transpose(0, 3, 1, 2)
+            for c in range(3):  # a per-channel table lookup: ~3x faster than one fancy index over (T, H, W, 3)
+                pixels[row, :n, c, :fh, :fw] = np.take(self.channel_luts[c], frames[..., c])
             mask[row, :n, :fh, :fw] = True
         return {
             "input_ids": input_ids,
