@@ -2,7 +2,7 @@
 
 Everything here runs on the driver before any work starts, so a bad input fails fast with a message that
 names the fix. The input streams: Parquet by row batches, JSON Lines by line-aligned byte blocks, S3 listings
-page by page, so the driver holds one chunk at a time (plus 16 bytes per video for the duplicate-id check).
+page by page, so the driver holds one chunk at a time (plus 8 bytes per video for the duplicate-id check).
 Each chunk is an Arrow table: `video_id`, `uri`, `prompt`, `generator`, plus any other manifest columns,
 which pass through to the score table unchanged.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.storage import content_key, filesystem, join, redact, to_url, with_retries
+from pipeline.storage import content_key, filesystem, join, redact, to_url
 from schemas import manifest, scores
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".gif")
@@ -102,7 +102,9 @@ def _s3_listing(fs: Any, path: str) -> Iterator[dict]:
                 break
         return out
 
-    while items := with_retries(sync, fs.loop, page):
+    # No retry here: an async generator that raised is finished, so a retry would end the listing early and
+    # silently drop videos. botocore already retries each LIST request; a failure that remains is an error.
+    while items := sync(fs.loop, page):
         yield from items
 
 
@@ -135,14 +137,14 @@ def _scan(fs: Any, root: str) -> _Scan:
         if _ext(path) in VIDEO_EXTENSIONS:
             page_uris.append(to_url(fs, path))
             page_keys.append(content_key(info))
-            if len(page_uris) == CHUNK_ROWS:
-                uris.append(pa.array(page_uris, pa.string()))
-                keys.append(pa.array(page_keys, pa.string()))
-                page_uris, page_keys = [], []
         elif posixpath.basename(path) in METADATA_NAMES:
             metadata.append(path)
         elif _ext(path) in MANIFEST_FORMATS:
             manifests.append(path)
+        if len(page_uris) == CHUNK_ROWS:  # Python strings cost ~10x their Arrow form: convert as we go
+            uris.append(pa.array(page_uris, pa.string()))
+            keys.append(pa.array(page_keys, pa.string()))
+            page_uris, page_keys = [], []
     uris.append(pa.array(page_uris, pa.string()))
     keys.append(pa.array(page_keys, pa.string()))
     return _Scan(pa.chunked_array(uris), pa.chunked_array(keys), sorted(metadata), sorted(manifests))

@@ -47,9 +47,6 @@ def table_files(output: str, endpoint_url: str | None = None) -> list[str]:
     if not fs.exists(path):
         return []
     files = [p for p in fs.find(path) if p.endswith(".parquet")]
-    # s3fs would keep this listing cached for the process: stale (files the run writes would look missing)
-    # and large (a dict per file).
-    fs.invalidate_cache(path)
     return sorted(p for p in files if not any(part.startswith(("_", ".")) for part in p[len(path) :].split("/")))
 
 
@@ -58,7 +55,6 @@ def read_files(files: list[str], columns: list[str], endpoint_url: str | None = 
     tables = []
     for path in files:
         fs, inner = filesystem(path, endpoint_url)
-        fs.invalidate_cache(posixpath.dirname(inner))  # written by workers after this process last listed
         with fs.open(inner, "rb") as f:
             tables.append(pq.read_table(f, columns=columns))
     return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})

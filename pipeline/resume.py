@@ -70,7 +70,7 @@ def still_valid(
     keep = np.zeros(len(todo), dtype=bool)
     if previous.is_empty() or not len(todo):
         return keep
-    rows = pl.DataFrame({"video_id": todo.column("video_id").to_pylist(), "row": np.arange(len(todo))})
+    rows = pl.from_arrow(todo.select(["video_id"])).with_row_index("row")
     same = ~pl.col("status").is_in(list(RETRYABLE))
     for p in plans:
         same &= pl.col(f"{p.name}_checkpoint").eq_missing(p.checkpoint)

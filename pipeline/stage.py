@@ -45,7 +45,10 @@ def stage(
         staged.videos += len(chunk.table)
         staged.skipped += int(keep.sum())
         try:
-            staged.schema = chunk.table.schema if staged.schema is None else _unify(staged.schema, chunk.table.schema)
+            # Null-typed columns (all values missing in one chunk) widen to the other chunks' type; int meets float.
+            staged.schema = pa.unify_schemas(
+                [staged.schema or chunk.table.schema, chunk.table.schema], promote_options="permissive"
+            )
         except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
             raise InputError(
                 f"manifest columns change type between parts of the input ({exc}); give each column one type"
@@ -53,8 +56,3 @@ def stage(
         if not keep.all():
             staged.refs.append(put(chunk.table.filter(pa.array(~keep)) if keep.any() else chunk.table))
     return staged
-
-
-def _unify(a: pa.Schema, b: pa.Schema) -> pa.Schema:
-    # Null-typed columns (all values missing in one chunk) widen to the other chunk's type; int meets float.
-    return pa.unify_schemas([a, b], promote_options="permissive")

@@ -42,7 +42,12 @@ def filesystem(url: str, endpoint_url: str | None = None) -> tuple[Any, str]:
     """(fsspec filesystem, path inside it) for a local path or URL."""
     import fsspec
 
-    return fsspec.core.url_to_fs(url, **storage_options(url, endpoint_url))
+    options = storage_options(url, endpoint_url)
+    if url.startswith(("s3://", "s3a://")):
+        # s3fs would cache every listing for the life of the process: stale (files that workers write after
+        # a listing look missing) and large (a dict per object).
+        options["use_listings_cache"] = False
+    return fsspec.core.url_to_fs(url, **options)
 
 
 def is_local(fs: Any) -> bool:
