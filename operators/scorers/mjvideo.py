@@ -25,6 +25,7 @@ from operators.scorers.runtime import (
     pick_device,
     pinned_commit,
     run_isolated,
+    stage_frames,
     weights_hash,
 )
 from schemas import mjvideo as cols
@@ -161,14 +162,13 @@ class MJVideoScorer:
         last = (ids.index(self.pad_token) - 1) % len(ids) if self.pad_token in ids else len(ids) - 1
         return ids, last, gate
 
-    def pixels(self, frames: np.ndarray) -> "torch.Tensor":  # noqa: F821 - torch is imported lazily
-        """uint8 (T, S, S, 3) -> normalised (T, 3, S, S): ToTensor + Normalize, done on the device."""
-        import torch
-
+    def pixels(self, videos: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821 - torch is imported lazily
+        """uint8 (T, S, S, 3) videos -> normalised (sum T, 3, S, S): ToTensor + Normalize, done on the device."""
         side = self.spec.size[0]
-        if frames.ndim != 4 or frames.shape[1:] != (side, side, 3):
-            raise ValueError(f"expected frames of shape (T, {side}, {side}, 3), got {frames.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+        for frames in videos:
+            if frames.ndim != 4 or frames.shape[1:] != (side, side, 3):
+                raise ValueError(f"expected frames of shape (T, {side}, {side}, 3), got {frames.shape}")
+        x = stage_frames(videos, self.device).permute(0, 3, 1, 2)
         return x.float().div(255).sub(self.mean).div(self.std).to(self.dtype)
 
     def score(self, videos: list[tuple[np.ndarray, tuple[list[int], int, int]]]) -> np.ndarray:
@@ -185,7 +185,7 @@ class MJVideoScorer:
         last = torch.tensor([e[1] for _, e in videos], device=self.device)
         gate = torch.tensor([e[2] for _, e in videos], device=self.device)
         with torch.inference_mode():
-            pixels = torch.cat([self.pixels(frames) for frames, _ in videos])
+            pixels = self.pixels([frames for frames, _ in videos])
             hidden = self.model(pixels, input_ids.to(self.device), mask.to(self.device), self.image_token)
             rewards, aspects, overall = self.head(hidden[rows, last], hidden[rows, gate])
             out = torch.cat([overall[:, None].float(), aspects.float(), rewards.float()], dim=-1)

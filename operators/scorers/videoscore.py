@@ -7,8 +7,9 @@ Scores only mean something if inference repeats the training recipe, so this fil
 from the checkpoint's preprocessor config, the byte-exact regression template (package data, sha256-checked)
 formatted with the text prompt followed by `"<image> " * frames`, each `<image>` expanded to
 `<fake_token_around_image>` + 64 image tokens + `<fake_token_around_image>` as Idefics2Processor does.
-Batches are right-padded (text), zero-padded (frames; Idefics2Model drops all-zero images) and pooled at
-`attention_mask.sum(-1) - 1`, which equals one-at-a-time scoring. Weights come from safetensors only, strictly.
+Batches are right-padded (text), carry only real frames (the padding frames Idefics2Model would drop are never
+made) zero-padded to the largest frame, and are pooled at `attention_mask.sum(-1) - 1`: equal to one at a time.
+Weights come from safetensors only, strictly.
 """
 
 import functools
@@ -30,6 +31,7 @@ from operators.scorers.runtime import (
     pick_device,
     pinned_commit,
     run_isolated,
+    stage_frames,
     weights_hash,
 )
 from schemas import videoscore as cols
@@ -233,13 +235,14 @@ class VideoScoreScorer:
         if self.tokenizer.token_to_id(IMAGE) != config.image_token_id or None in self.prefix + self.suffix:
             raise ValueError(f"{checkpoint}: tokenizer lacks {IMAGE}/BOS/EOS or disagrees with config.json")
         self.image_seq_len = config.perceiver_config.resampler_n_latents
+        self.image_token_id, self.patch_size = config.image_token_id, config.vision_config.patch_size
         pre = _preprocessor(directory)
         # Same arithmetic as the processor: x * rescale in float64 -> float32, then (x - mean) / std in float32.
         scaled = (np.arange(256, dtype=np.float64) * pre.get("rescale_factor", 1 / 255)).astype(np.float32)
         mean = np.asarray(pre.get("image_mean", [0.5] * 3), dtype=np.float32)
         std = np.asarray(pre.get("image_std", [0.5] * 3), dtype=np.float32)
         lut = (scaled[:, None] - mean) / std  # (256, 3): uint8 value, channel -> normalized pixel
-        self.channel_luts = [np.ascontiguousarray(lut[:, c]) for c in range(3)]
+        self.channel_luts = torch.from_numpy(np.ascontiguousarray(lut.T)).to(self.device)
 
     @staticmethod
     def _resolve(checkpoint: str, revision: str | None, cache_dir: str | None) -> tuple[Path, str]:
@@ -282,7 +285,8 @@ class VideoScoreScorer:
                         target.copy_(tensor)
 
     def inputs(self, prompts: list[Any], videos: list[np.ndarray]) -> dict[str, Any]:
-        """Model inputs for a group: right-padded ids, zero-padded normalized frames and their pixel masks."""
+        """Token ids and masks for a group: right-padded ids, and per real frame (no padding frames) the patch
+        mask: a patch is real when the frame covers all of it, as Idefics2Model derives it from pixel masks."""
         import torch
 
         image_str = f"{FAKE}{IMAGE * self.image_seq_len}{FAKE}"
@@ -294,30 +298,56 @@ class VideoScoreScorer:
         attention = torch.zeros_like(input_ids)
         for row, seq in enumerate(ids):
             input_ids[row, : len(seq)], attention[row, : len(seq)] = torch.tensor(seq), 1
-        t, h, w = (max(v.shape[i] for v in videos) for i in range(3))
-        pixels = np.zeros((len(videos), t, 3, h, w), dtype=np.float32)
-        mask = np.zeros((len(videos), t, h, w), dtype=bool)
-        for row, frames in enumerate(videos):
-            n, fh, fw = frames.shape[:3]
-            for c in range(3):  # a per-channel table lookup: ~3x faster than one fancy index over (T, H, W, 3)
-                pixels[row, :n, c, :fh, :fw] = np.take(self.channel_luts[c], frames[..., c])
-            mask[row, :n, :fh, :fw] = True
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention,
-            "pixel_values": torch.from_numpy(pixels),
-            "pixel_attention_mask": torch.from_numpy(mask),
-        }
+        p = self.patch_size
+        h, w = (max(v.shape[i] for v in videos) for i in (1, 2))
+        patch_mask = torch.zeros((sum(len(v) for v in videos), h // p, w // p), dtype=torch.bool)
+        start = 0
+        for v in videos:
+            patch_mask[start : start + len(v), : v.shape[1] // p, : v.shape[2] // p] = True
+            start += len(v)
+        return {"input_ids": input_ids, "attention_mask": attention, "patch_mask": patch_mask}
+
+    def pixels(self, frames: "torch.Tensor", videos: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+        """uint8 (N, H, W, 3) frames of `videos` (stacked, zero-padded, on the device) -> the processor's
+        normalised (N, 3, H, W) pixels in the model dtype, zero outside each frame as the processor pads."""
+        import torch
+
+        n, h, w, _ = frames.shape
+        out = torch.empty((n, 3, h, w), dtype=self.model.dtype, device=frames.device)
+        channels = frames.permute(0, 3, 1, 2)
+        # Exact float32 values by table lookup, cast as `.to(dtype)` would. A few frames at a time keeps the
+        # int64 indices small enough to stay in cache and off fresh pages: 3x faster on CPU than all at once.
+        for i in range(0, n, 4):
+            for c in range(3):
+                out[i : i + 4, c] = torch.take(self.channel_luts[c], channels[i : i + 4, c].long())
+        start = 0
+        for v in videos:
+            out[start : start + len(v), :, v.shape[1] :] = 0
+            out[start : start + len(v), :, :, v.shape[2] :] = 0
+            start += len(v)
+        return out
+
+    def forward(self, inputs: dict[str, Any], pixels: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """Idefics2Model's forward on real frames only, from the stock submodules: it skips the stock path's
+        search for all-zero padding frames and its pixel-mask unfolding, ~30% of a CPU forward here."""
+        model, patch_mask = self.model, inputs["patch_mask"]
+        vision = model.vision_model(pixel_values=pixels, patch_attention_mask=patch_mask).last_hidden_state
+        features = model.connector(vision, attention_mask=patch_mask.view(len(pixels), -1))
+        input_ids = inputs["input_ids"]
+        embeds = model.text_model.get_input_embeddings()(input_ids)
+        embeds = embeds.masked_scatter((input_ids == self.image_token_id).unsqueeze(-1), features.to(embeds.dtype))
+        # Right padding under a causal mask: no real token sees the pads after it, so the padding mask is left
+        # out (with it, SDPA loses its fast causal kernel: 2x slower on CPU); pads' own outputs are never read.
+        return model.text_model(inputs_embeds=embeds, attention_mask=None, use_cache=False).last_hidden_state
 
     def score(self, prompts: list[Any], videos: list[np.ndarray]) -> np.ndarray:
         """(len(videos), 5) raw head outputs for one forward pass."""
         import torch
 
-        inputs = self.inputs(prompts, videos)
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        frames = stage_frames(videos, self.device)
+        inputs = {k: v.to(self.device, non_blocking=True) for k, v in self.inputs(prompts, videos).items()}
         with torch.inference_mode():
-            hidden = self.model(**inputs, use_cache=False).last_hidden_state
+            hidden = self.forward(inputs, self.pixels(frames, videos))
             last = inputs["attention_mask"].sum(-1) - 1
             pooled = hidden[torch.arange(len(videos), device=hidden.device), last]
             return self.head(pooled).float().cpu().numpy()

@@ -143,7 +143,7 @@ def test_prompt_layout_with_real_tokenizer(scorer):
 
 def test_pixels_equal_totensor_normalize(scorer):
     frames = clip(3)
-    got = scorer.pixels(frames)
+    got = scorer.pixels([frames])
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     for t in range(len(frames)):
         chw = torch.from_numpy(frames[t]).permute(2, 0, 1).contiguous().float().div(255)
@@ -186,7 +186,7 @@ def internvit_reference(sd: dict, cfg: dict, pixels: torch.Tensor) -> torch.Tens
 
 def test_vision_tower_matches_internvit_reference(scorer, raw, ckpt):
     cfg = json.loads((ckpt / "config.json").read_text())
-    pixels = scorer.pixels(clip(5))
+    pixels = scorer.pixels([clip(5)])
     with torch.inference_mode():
         got = scorer.model.image_features(pixels)
     expected = internvit_reference(raw, cfg, pixels)
@@ -286,7 +286,7 @@ def test_head_and_read_positions_match_hand_computation(scorer, raw):
         ids = scorer.tokenizer(ivl.video_prompt(caption or "", 8, 4))["input_ids"]
         last, gate = len(ids) - 1, len(ids) - 5  # the prompt ends with <|im_end|><|im_start|>assistant\n
         with torch.inference_mode():
-            hidden = scorer.model(scorer.pixels(clip(row + 1)), torch.tensor([ids]), torch.ones(1, len(ids)), 92546)
+            hidden = scorer.model(scorer.pixels([clip(row + 1)]), torch.tensor([ids]), torch.ones(1, len(ids)), 92546)
         expected = head_by_hand(raw, hidden[:, last].numpy(), hidden[:, gate].numpy(), np.eye(28))
         assert np.abs(got[row] - expected[0]).max() < 1e-5
     # A non-identity transform (the stored one is the identity) must be applied as rewards @ T.

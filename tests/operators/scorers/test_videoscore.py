@@ -11,6 +11,7 @@ import pytest
 
 from jobs.tiny.videoscore import build
 from operators.frames import FrameSpec, resize_frame, sample_indices, target_size
+from operators.scorers.runtime import stage_frames
 from operators.scorers.videoscore import TEMPLATE, VideoScoreScorer, build_prompt, template
 from schemas import videoscore as cols
 from schemas.scores import DECODE_ERROR, OK, SCORE_ERROR
@@ -166,6 +167,7 @@ def test_loading_is_strict(ckpt: Path, tmp_path: Path, edit: str, message: str) 
 
 
 def test_inputs_equal_idefics2_processor(scorer: VideoScoreScorer, ckpt: Path) -> None:
+    import torch
     from PIL import Image
     from transformers import AutoProcessor
 
@@ -185,8 +187,15 @@ def test_inputs_equal_idefics2_processor(scorer: VideoScoreScorer, ckpt: Path) -
     )
     np.testing.assert_array_equal(ours["input_ids"].numpy(), theirs["input_ids"])
     np.testing.assert_array_equal(ours["attention_mask"].numpy(), theirs["attention_mask"])
-    np.testing.assert_array_equal(ours["pixel_values"].numpy(), theirs["pixel_values"])
-    np.testing.assert_array_equal(ours["pixel_attention_mask"].numpy(), theirs["pixel_attention_mask"])
+    # Ours carries only real frames: the processor's rows for frames that exist, in order.
+    real = [(b, t) for b, v in enumerate(raw) for t in range(len(v))]
+    pixels = scorer.pixels(stage_frames(videos, "cpu"), videos).numpy()
+    np.testing.assert_array_equal(pixels, np.stack([theirs["pixel_values"][b, t] for b, t in real]))
+    # Idefics2Model's own patch rule on the processor's pixel mask: real where a patch is wholly covered.
+    pixel_mask = torch.from_numpy(np.stack([theirs["pixel_attention_mask"][b, t] for b, t in real]))
+    covered = pixel_mask.unfold(1, 14, 14).unfold(2, 14, 14).sum(dim=(-1, -2)) == 14 * 14
+    np.testing.assert_array_equal(ours["patch_mask"].numpy(), covered.numpy())
+    assert not ours["patch_mask"].all() and ours["patch_mask"].any(-1).any(-1).all()  # padded, never empty
     tok = processor.tokenizer
     image_id, fake_id = tok.convert_tokens_to_ids("<image>"), tok.convert_tokens_to_ids("<fake_token_around_image>")
     for row, video in enumerate(videos):
@@ -336,15 +345,15 @@ def test_one_failing_video_is_recorded_alone(scorer: VideoScoreScorer, monkeypat
     videos = [_video(n, 378, 420, n) for n in (3, 5, 4, 6)] + [np.zeros((2, 378, 378, 4), dtype=np.uint8)]
     prompts = ["p0", "p1", "p2", "p3", "p4"]
     alone = [scorer.score([p], [v])[0] for p, v in zip(prompts[:4], videos[:4])]
-    forward = scorer.model.forward
+    forward = scorer.forward
 
-    def failing(**inputs):
-        real_frames = inputs["pixel_attention_mask"].flatten(2).any(-1).sum(-1)
+    def failing(inputs, pixels):
+        real_frames = (inputs["input_ids"] == scorer.image_token_id).sum(-1) // scorer.image_seq_len
         if (real_frames == 5).any():
             raise RuntimeError("synthetic failure")
-        return forward(**inputs)
+        return forward(inputs, pixels)
 
-    monkeypatch.setattr(scorer.model, "forward", failing)
+    monkeypatch.setattr(scorer, "forward", failing)
     batch = scorer(_batch(scorer, videos, prompts))
     scores = _scores(batch)
     assert list(batch["status"]) == [OK, SCORE_ERROR, OK, OK, SCORE_ERROR]
