@@ -69,35 +69,44 @@ class TwoFramesAtATime(torch.nn.Module):
         return BaseModelOutput(last_hidden_state=torch.cat(parts))
 
 
-def reference(ckpt: Path, manifest: Path) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
-    """(seconds, scores by uri, seconds per step) for the sequential reference-style loop."""
+def reference(
+    ckpt: Path, clips: list[dict], frames: int = FRAMES, device: str = "cpu"
+) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
+    """(seconds, scores by uri, seconds per step) for the sequential reference-style loop over `clips` (dicts
+    with an absolute `uri` and a `prompt`); on CUDA the weights are bf16, as the reference loads them."""
     import av
     from PIL import Image
     from transformers import AutoProcessor
 
     from operators.scorers.videoscore import VideoScoreScorer, build_prompt
 
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     start = time.perf_counter()
     # Same weights, loaded by the scorer's strict safetensors code; the forward below is the reference's.
-    model = VideoScoreScorer(str(ckpt), FRAMES, device="cpu")
+    model = VideoScoreScorer(str(ckpt), frames, device=device)
     model.model.set_attn_implementation("eager")
     model.model.vision_model = TwoFramesAtATime(model.model.vision_model)
     processor = AutoProcessor.from_pretrained(str(ckpt))
-    rule = FrameSpec(FRAMES, "arange")
+    rule = FrameSpec(frames, "arange")
+    sync()
     steps = {"load": time.perf_counter() - start, "decode": 0.0, "processor": 0.0, "forward": 0.0}
     scores = {}
-    for line in manifest.read_text().splitlines():
-        row = json.loads(line)
+    for clip in clips:
         t0 = time.perf_counter()
-        with av.open(str(manifest.parent / row["uri"])) as container:
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
-        images = [Image.fromarray(frames[i]) for i in sample_indices(rule, len(frames))]
+        with av.open(clip["uri"]) as container:
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
+        images = [Image.fromarray(decoded[i]) for i in sample_indices(rule, len(decoded))]
         t1 = time.perf_counter()
-        inputs = processor(text=build_prompt(row["prompt"], len(images)), images=images, return_tensors="pt")
+        inputs = processor(text=build_prompt(clip["prompt"], len(images)), images=images, return_tensors="pt")
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(model.model.dtype)
         t2 = time.perf_counter()
         with torch.no_grad():
             hidden = model.model(**inputs, use_cache=False).last_hidden_state
-            scores[row["uri"]] = model.head(hidden[:, -1]).float().numpy()[0]
+            scores[clip["uri"]] = model.head(hidden[:, -1]).float().cpu().numpy()[0]
         t3 = time.perf_counter()
         steps["decode"] += t1 - t0
         steps["processor"] += t2 - t1
@@ -116,7 +125,7 @@ def vidscore(ckpt: Path, manifest: Path, out: Path) -> tuple[float, dict]:
     return wall, json.loads(summary.read_text())
 
 
-def compare(out: Path, manifest: Path, ref: dict[str, np.ndarray]) -> tuple[int, float]:
+def compare(out: Path, ref: dict[str, np.ndarray]) -> tuple[int, float]:
     """(videos compared, max abs score difference) between the pipeline's table and the reference loop."""
     import pyarrow.dataset as pads
 
@@ -124,9 +133,8 @@ def compare(out: Path, manifest: Path, ref: dict[str, np.ndarray]) -> tuple[int,
     table = pads.dataset(str(out), format="parquet").to_table(columns=["uri", "status", *names]).to_pylist()
     diffs = []
     for row in table:
-        uri = os.path.relpath(row["uri"], manifest.parent)
         assert row["status"] == "ok", row
-        diffs.append(np.abs(np.array([row[n] for n in names], dtype=np.float64) - ref[uri]).max())
+        diffs.append(np.abs(np.array([row[n] for n in names], dtype=np.float64) - ref[row["uri"]]).max())
     return len(diffs), float(max(diffs))
 
 
@@ -141,8 +149,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     ckpt, manifest = prepare(work, args.clips)
     best_ref, best_job = (float("inf"), None, None), (float("inf"), None, None)
+    clips = [json.loads(line) for line in manifest.read_text().splitlines()]
+    clips = [dict(c, uri=os.path.abspath(manifest.parent / c["uri"])) for c in clips]
     for round_ in range(args.rounds):
-        ref_s, ref_scores, steps = reference(ckpt, manifest)
+        ref_s, ref_scores, steps = reference(ckpt, clips)
         out = Path(tempfile.mkdtemp(prefix=f"out{round_}-", dir=work))
         job_s, summary = vidscore(ckpt, manifest, out)
         print(f"round {round_ + 1}: reference {ref_s:.1f}s, vidscore {job_s:.1f}s", flush=True)
@@ -150,7 +160,7 @@ def main() -> None:
         best_job = min(best_job, (job_s, out, summary), key=lambda r: r[0])
     (ref_s, ref_scores, steps), (job_s, out, summary) = best_ref, best_job
     n = len(ref_scores)
-    compared, diff = compare(out, manifest, ref_scores)
+    compared, diff = compare(out, ref_scores)
 
     print(f"{n} clips, 2 s 256x192 H.264 (24 frames), tiny VideoScore, {os.cpu_count()} CPUs, best of {args.rounds}")
     print(f"{'method':<44} {'seconds':>8} {'videos/s':>9}")

@@ -74,6 +74,12 @@ def cpu_runtime_env(cpus: float, place: Placement) -> dict | None:
     return {"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus) // max(1, place.actors)))}}
 
 
+def drops_frames(plans: list[ScorerPlan]) -> dict[str, bool]:
+    """Per scorer: whether it is the last to read its frame column, and so drops it from the batch."""
+    last = {p.frame_spec.column: p.name for p in plans}
+    return {p.name: last[p.frame_spec.column] == p.name for p in plans}
+
+
 def input_dataset(refs: list, videos: int, workers: int):
     """The staged input tables as a dataset of small blocks, so every decode worker gets several to stream
     through. Staged chunks hold thousands of rows; a streaming repartition cuts them, materialized before the
@@ -84,8 +90,11 @@ def input_dataset(refs: list, videos: int, workers: int):
     return ray.data.from_arrow_refs(refs).repartition(target_num_rows_per_block=rows).materialize()
 
 
-def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str):
-    """The lazy score dataset over the staged input tables `refs` (`videos` rows); nothing runs until it is written."""
+def build(
+    refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str
+) -> tuple:
+    """The lazy score dataset over the staged input tables `refs` (`videos` rows), nothing runs until it is
+    written; and the most actors each pool may hold, by class name (for the run summary's busy shares)."""
     import ray
 
     resources = ray.cluster_resources()
@@ -111,11 +120,13 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
             num_cpus=1,
             **RESTARTS,
         )
+        drops = drops_frames(plans)
         for plan in plans:
             place = placements[plan.name]
             ds = ds.map_batches(
                 plan.cls,
                 fn_constructor_kwargs=plan.init_kwargs,
+                fn_kwargs={"drop_frames": drops[plan.name]},
                 batch_size=int(cfg.batch_size or plan.batch_size),
                 compute=ray.data.ActorPoolStrategy(size=place.actors),
                 num_cpus=SCORER_CPUS,
@@ -123,6 +134,8 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
                 runtime_env=cpu_runtime_env(cpus, place),
                 **RESTARTS,
             )
-    return ds.map_batches(
+    ds = ds.map_batches(
         conform, fn_kwargs={"schema": schema, "run_id": run_id}, batch_format="numpy", num_cpus=LIGHT_TASK_CPUS
     )
+    pools = {Decoder.__name__: workers, **{p.cls.__name__: placements[p.name].actors for p in plans}}
+    return ds, pools

@@ -18,7 +18,7 @@ from pipeline.resume import latest_rows
 from pipeline.sink import ScoreTableSink
 from pipeline.stage import stage
 from pipeline.storage import redact, s3_endpoint
-from pipeline.summary import actor_restarts, render, stage_times, summarize
+from pipeline.summary import actor_restarts, pool_busy, render, stage_times, summarize
 from schemas.scores import score_schema
 
 STANDARD = ("video_id", "uri", "prompt", "generator")
@@ -78,13 +78,13 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
 
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
-    gpus, files = None, []
+    gpus, files, pools = None, [], {}
     start = time.perf_counter()
     if staged.todo:
         import ray
 
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
-        ds = build(staged.refs, staged.todo, plans, cfg, schema, run_id)
+        ds, pools = build(staged.refs, staged.todo, plans, cfg, schema, run_id)
         staged.refs.clear()  # the dataset holds them now
         sink = ScoreTableSink(
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
@@ -107,6 +107,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         skipped=staged.skipped,
         scorers=[p.name for p in plans],
         stages=stages,
+        pool_busy=pool_busy(stages, pools, wall),
         actor_restarts=restarts,
     )
     summary["summary_path"] = write_json(

@@ -25,6 +25,20 @@ def stage_times(ds: Any) -> dict[str, float]:
     return times
 
 
+def pool_busy(stages: dict[str, float], pools: dict[str, int], wall_s: float) -> dict[str, float]:
+    """Share of each actor pool's capacity spent on batches: its worker seconds / (actors x pipeline wall).
+
+    A GPU scorer pool near 1.0 kept its GPUs fed; a decode pool near 1.0 next to a scorer pool well below it
+    says decoding is the bottleneck (more CPUs or decode workers). Autoscaling pools count their largest size.
+    """
+    busy = {}
+    for name, actors in pools.items():
+        seconds = stages.get(f"MapBatches({name})")
+        if seconds is not None and actors > 0 and wall_s > 0:
+            busy[name] = round(seconds / (actors * wall_s), 3)
+    return busy
+
+
 def actor_restarts() -> dict[str, int]:
     """Restarts per worker class in this job (needs the dashboard's state API; empty without it)."""
     try:
@@ -103,6 +117,8 @@ def render(summary: dict[str, Any]) -> str:
             f"video scored: {summary['video_hours']:.4g} h, {summary['video_hours_per_hour']} video-hours "
             f"per hour{gpu_text}"
         )
+    if summary.get("pool_busy"):
+        lines.append("pool busy: " + ", ".join(f"{k} {v:.0%}" for k, v in summary["pool_busy"].items()))
     if summary.get("actor_restarts"):
         lines.append("worker restarts: " + ", ".join(f"{k} {v}" for k, v in summary["actor_restarts"].items()))
     if summary.get("stages"):

@@ -32,31 +32,44 @@ LLM = {
     "eos_token_id": 2, "pad_token_id": 2, "tie_word_embeddings": False, "attn_implementation": "eager",
 }  # fmt: skip
 GATING = {"gating_temperature": 1.0, "gating_hidden_dim": 16, "gating_n_hidden": 3}
+# The published sizes (InternViT-300M-448px, InternLM2-chat-1.8B, the reference's gating), for GPU benchmarks.
+FULL = {
+    "vision": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
+               "image_size": 448},
+    "llm": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 24, "num_attention_heads": 16,
+            "num_key_value_heads": 8},
+    "gating": {"gating_hidden_dim": 1024},
+}  # fmt: skip
 
 
-def config() -> dict[str, Any]:
-    """InternVL2's config.json layout (InternVLChatConfig), plus the reward wrapper's fields."""
+def config(full: bool = False) -> dict[str, Any]:
+    """InternVL2's config.json layout (InternVLChatConfig), plus the reward wrapper's fields; `full`: the
+    published widths and depths instead of tiny ones."""
+    vision = dict(VISION, **FULL["vision"]) if full else dict(VISION)
+    llm = dict(LLM, **FULL["llm"]) if full else dict(LLM)
+    gating = dict(GATING, **FULL["gating"]) if full else GATING
     return {
-        "architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "vision_config": dict(VISION),
-        "llm_config": dict(LLM), "downsample_ratio": 0.5, "force_image_size": VISION["image_size"],
+        "architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "vision_config": vision,
+        "llm_config": llm, "downsample_ratio": 0.5, "force_image_size": vision["image_size"],
         "ps_version": "v2", "select_layer": -1, "template": "internlm2-chat", "dynamic_image_size": True,
         "use_thumbnail": True, "min_dynamic_patch": 1, "max_dynamic_patch": 12, "use_backbone_lora": 0,
         "use_llm_lora": 0, "torch_dtype": "bfloat16", "num_objectives": 28, "num_aspects": 5,
         "aspect2criteria": {"0": [0, 1, 2, 3, 4], "1": [5, 6, 7, 8, 9, 10], "2": [11, 12, 13, 14, 15],
                             "3": [16, 17, 18, 19, 20, 21, 22], "4": [23, 24, 25, 26, 27]},
-        **GATING,
+        **gating,
     }  # fmt: skip
 
 
-def released_state_dict(cfg: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    """The reward wrapper's state dict under the reference's names, random but deterministic (fp32)."""
+def released_state_dict(cfg: dict[str, Any], seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """The reward wrapper's state dict under the reference's names, random but deterministic (fp32) for a
+    given `device` (CUDA generates full-size weights in seconds)."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device).manual_seed(seed)
     sd: dict[str, torch.Tensor] = {}
 
     def put(name: str, *shape: int, scale: float = 1.0, shift: float = 0.0) -> None:
-        sd[name] = torch.randn(*shape, generator=gen) * scale + shift
+        sd[name] = torch.randn(*shape, generator=gen, device=device) * scale + shift
 
     def linear(name: str, out: int, inp: int, bias: bool = True, gain: float = 1.0) -> None:
         put(f"{name}.weight", out, inp, scale=gain / math.sqrt(inp))
@@ -109,7 +122,7 @@ def released_state_dict(cfg: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     norm(f"{m}.norm", h, bias=False)
     put("model.language_model.output.weight", lc["vocab_size"], h, scale=0.02)
     linear("regression_layer", 28, h, bias=False)
-    sd["reward_transform_matrix"] = torch.eye(28)  # stored identity, as released
+    sd["reward_transform_matrix"] = torch.eye(28, device=device)  # stored identity, as released
     for gate, out in (("aspect_gating", 5), ("criteria_gating", 28)):
         dims = [h] + [cfg["gating_hidden_dim"]] * cfg["gating_n_hidden"] + [out]
         for j, (a, b) in enumerate(zip(dims, dims[1:])):
@@ -118,15 +131,16 @@ def released_state_dict(cfg: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     return sd
 
 
-def build(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write the tiny checkpoint (bf16 weights, config, real InternLM2 tokenizer) into `out_dir`; returns it."""
+def build(out_dir: str | Path, seed: int = 0, full: bool = False, device: str = "cpu") -> Path:
+    """Write the checkpoint (bf16 weights, config, real InternLM2 tokenizer) into `out_dir`; returns it.
+    `full`: the published sizes (2.2B parameters, for GPU benchmarks); `device` generates the weights."""
     import torch
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = config()
-    state = {k: t.to(torch.bfloat16).contiguous() for k, t in released_state_dict(cfg, seed).items()}
+    cfg = config(full)
+    state = {k: t.to(torch.bfloat16).cpu().contiguous() for k, t in released_state_dict(cfg, seed, device).items()}
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     shutil.copyfile(FIXTURES / "internlm2_tokenizer.model", out / "tokenizer.model")

@@ -45,6 +45,13 @@ TEXT = {
     "sliding_window": 4096,
     "tie_word_embeddings": False,
 }
+# The published sizes (SigLIP-so400m, the Idefics2-8B perceiver, Mistral-7B), for GPU benchmarks: 8.3B parameters.
+FULL = {
+    "vision": {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27, "num_attention_heads": 16},
+    "perceiver": {"resampler_depth": 3, "resampler_n_heads": 16, "resampler_head_dim": 96, "num_key_value_heads": 4},
+    "text": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+             "num_key_value_heads": 8, "vocab_size": 32003},
+}  # fmt: skip
 IMAGE_TOKENS = ("<fake_token_around_image>", "<image>", "<end_of_utterance>")
 SHARDS = 2
 _CORPUS = """
@@ -148,18 +155,20 @@ def _tokenizer_files(out: Path) -> dict[str, int]:
     return ids
 
 
-def _weights(config: Any, seed: int) -> dict[str, Any]:
-    """Deterministic `model.*` + `score.*` tensors: fan-in scaled so activations neither vanish nor explode."""
+def _weights(config: Any, seed: int, device: str = "cpu") -> dict[str, Any]:
+    """Deterministic `model.*` + `score.*` tensors (for a given `device`): fan-in scaled so activations neither
+    vanish nor explode."""
     import torch
     from transformers import Idefics2Model
 
-    shapes = {k: v.shape for k, v in Idefics2Model(config).state_dict().items()}
+    with torch.device("meta"):  # shapes only: no memory, even at full size
+        shapes = {k: v.shape for k, v in Idefics2Model(config).state_dict().items()}
     hidden = config.text_config.hidden_size
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device).manual_seed(seed)
     out = {}
     for name in sorted(shapes):
         shape = shapes[name]
-        noise = torch.randn(shape, generator=gen)
+        noise = torch.randn(shape, generator=gen, device=device)
         if len(shape) == 1 and "norm" in name:
             value = 1.0 + 0.1 * noise if name.endswith("weight") else 0.1 * noise
         elif len(shape) == 1:
@@ -168,26 +177,28 @@ def _weights(config: Any, seed: int) -> dict[str, Any]:
             value = noise
         else:
             value = noise / float(torch.tensor(shape[1:]).prod()) ** 0.5
-        out[f"model.{name}"] = value
-    out["score.weight"] = torch.randn(len(ASPECTS), hidden, generator=gen) / hidden**0.5
-    out["score.bias"] = 2.5 + 0.3 * torch.randn(len(ASPECTS), generator=gen)
-    return {k: v.to(torch.bfloat16).contiguous() for k, v in out.items()}
+        out[f"model.{name}"] = value.to(torch.bfloat16).cpu().contiguous()
+    out["score.weight"] = torch.randn(len(ASPECTS), hidden, generator=gen, device=device) / hidden**0.5
+    out["score.bias"] = 2.5 + 0.3 * torch.randn(len(ASPECTS), generator=gen, device=device)
+    return {k: v.to(torch.bfloat16).cpu().contiguous() for k, v in out.items()}
 
 
-def build(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write the checkpoint into `out_dir` (created if needed) and return it."""
+def build(out_dir: str | Path, seed: int = 0, full: bool = False, device: str = "cpu") -> Path:
+    """Write the checkpoint into `out_dir` (created if needed) and return it. `full`: the published sizes
+    (8.3B parameters, for GPU benchmarks); `device` generates the weights."""
     from safetensors.torch import save_file
     from transformers import Idefics2Config
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ids = _tokenizer_files(out)
-    text = dict(
-        TEXT, vocab_size=ids["vocab_size"], bos_token_id=ids["<s>"], eos_token_id=ids["</s>"], pad_token_id=ids["<unk>"]
-    )
-    perceiver = dict(PERCEIVER, hidden_size=TEXT["hidden_size"], rms_norm_eps=TEXT["rms_norm_eps"])
+    vision = dict(VISION, **FULL["vision"]) if full else dict(VISION)
+    text = dict(TEXT, **FULL["text"]) if full else dict(TEXT, vocab_size=ids["vocab_size"])
+    text.update(bos_token_id=ids["<s>"], eos_token_id=ids["</s>"], pad_token_id=ids["<unk>"])
+    perceiver = dict(PERCEIVER, **FULL["perceiver"]) if full else dict(PERCEIVER)
+    perceiver.update(hidden_size=text["hidden_size"], rms_norm_eps=text["rms_norm_eps"])
     config = Idefics2Config(
-        vision_config=dict(VISION),
+        vision_config=vision,
         perceiver_config=perceiver,
         text_config=text,
         image_token_id=ids["<image>"],
@@ -205,12 +216,13 @@ def build(out_dir: str | Path, seed: int = 0) -> Path:
     )
     (out / "config.json").write_text(json.dumps(raw, indent=2, sort_keys=True))
 
-    tensors = _weights(config, seed)
+    tensors = _weights(config, seed, device)
     names = sorted(tensors)
     weight_map, total = {}, 0
-    for shard in range(SHARDS):
-        part = names[shard::SHARDS]
-        fname = f"model-{shard + 1:05d}-of-{SHARDS:05d}.safetensors"
+    shards = 4 if full else SHARDS  # as published: 4 shards of ~4 GB
+    for shard in range(shards):
+        part = names[shard::shards]
+        fname = f"model-{shard + 1:05d}-of-{shards:05d}.safetensors"
         save_file({k: tensors[k] for k in part}, str(out / fname), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(part, fname))
         total += sum(tensors[k].numel() * tensors[k].element_size() for k in part)

@@ -176,7 +176,7 @@ class InternVL2(nn.Module):
         return self.mlp1(out.reshape(out.shape[0], -1, out.shape[-1]))
 
     def forward(
-        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_token: int
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, image_token: int
     ) -> torch.Tensor:
         """Final-norm hidden states (B, L, H); image features fill the `image_token` slots in order."""
         embeds = self.language_model.embed_tokens(input_ids)

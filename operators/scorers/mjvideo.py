@@ -18,7 +18,7 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import arrow_safe, constant_column, float_columns, record_failure, scorable
+from operators.scorers.rows import constant_column, finish, float_columns, record_failure, scorable
 from operators.scorers.runtime import (
     attention_implementation,
     length_buckets,
@@ -177,21 +177,21 @@ class MJVideoScorer:
 
         width = max(len(ids) for _, (ids, _, _) in videos)
         input_ids = torch.full((len(videos), width), self.pad_token, dtype=torch.long)
-        mask = torch.zeros((len(videos), width), dtype=torch.long)
         for row, (_, (ids, _, _)) in enumerate(videos):
             input_ids[row, : len(ids)] = torch.tensor(ids)
-            mask[row, : len(ids)] = 1
         rows = torch.arange(len(videos), device=self.device)
         last = torch.tensor([e[1] for _, e in videos], device=self.device)
         gate = torch.tensor([e[2] for _, e in videos], device=self.device)
         with torch.inference_mode():
             pixels = self.pixels([frames for frames, _ in videos])
-            hidden = self.model(pixels, input_ids.to(self.device), mask.to(self.device), self.image_token)
+            # Right padding under a causal mask: the positions read (last, gate) never see the pads after
+            # them, so no padding mask (it would cost SDPA and flash attention their fast causal kernels).
+            hidden = self.model(pixels, input_ids.to(self.device), None, self.image_token)
             rewards, aspects, overall = self.head(hidden[rows, last], hidden[rows, gate])
             out = torch.cat([overall[:, None].float(), aspects.float(), rewards.float()], dim=-1)
         return out.cpu().numpy()
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, batch: dict[str, np.ndarray], drop_frames: bool = False) -> dict[str, np.ndarray]:
         rows = len(batch["video_id"])
         out = float_columns(list(cols.SCORE_COLUMNS), rows)
         frames = batch[self.spec.column]
@@ -217,4 +217,4 @@ class MJVideoScorer:
         batch[f"{cols.PREFIX}_checkpoint"] = constant_column(self.checkpoint, rows)
         batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
         batch[f"{cols.PREFIX}_frames"] = constant_column(self.spec.key, rows)
-        return arrow_safe(batch)
+        return finish(batch, self.spec.column, drop_frames)

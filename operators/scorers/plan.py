@@ -44,10 +44,12 @@ class Scorer(Protocol):
     `__call__` receives the decode operator's columns (`video_id`, `prompt`, `status`, `error`,
     `frame_spec.column`, ...) and returns the batch with every column in `plan.fields` added. Rows whose
     frames are empty (decode failed) get nulls; a row the scorer fails on gets nulls and a
-    `score_error` status via `operators.scorers.rows.record_failure`, never an exception.
+    `score_error` status via `operators.scorers.rows.record_failure`, never an exception. With `drop_frames`
+    (the pipeline sets it on the last scorer that reads a frame column) the batch leaves without its frames
+    (`rows.finish`), so they are not copied back into the object store only to be discarded.
     """
 
     @classmethod
     def plan(cls, checkpoint: str | None = None, **options: Any) -> ScorerPlan: ...
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def __call__(self, batch: dict[str, np.ndarray], drop_frames: bool = False) -> dict[str, np.ndarray]: ...

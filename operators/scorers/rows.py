@@ -42,3 +42,12 @@ def arrow_safe(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if isinstance(values, np.ndarray) and values.dtype.kind == "f" and values.ndim == 1 and np.isnan(values).all():
             batch[name] = np.full(len(values), None, dtype=object)
     return batch
+
+
+def finish(batch: dict[str, np.ndarray], frames: str, drop_frames: bool) -> dict[str, np.ndarray]:
+    """The batch as it leaves a scorer: without its `frames` column when no later stage reads it (Ray would
+    copy every frame back into the object store, ~1 ms per MB, only for the writer to drop it), and
+    `arrow_safe`."""
+    if drop_frames:
+        batch.pop(frames, None)
+    return arrow_safe(batch)

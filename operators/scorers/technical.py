@@ -18,7 +18,7 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import arrow_safe, constant_column, float_columns, scorable
+from operators.scorers.rows import constant_column, finish, float_columns, scorable
 from schemas import technical as cols
 
 VERSION = "1"
@@ -68,7 +68,7 @@ class TechnicalScorer:
             revision=cls(**kwargs).revision,
         )
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, batch: dict[str, np.ndarray], drop_frames: bool = False) -> dict[str, np.ndarray]:
         rows = len(batch["video_id"])
         names = [f"{cols.PREFIX}_{m}" for m in cols.MEASURES]
         out = float_columns(names, rows)
@@ -83,4 +83,4 @@ class TechnicalScorer:
         batch[f"{cols.PREFIX}_checkpoint"] = constant_column("builtin", rows)
         batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
         batch[f"{cols.PREFIX}_frames"] = constant_column(SPEC.key, rows)
-        return arrow_safe(batch)
+        return finish(batch, SPEC.column, drop_frames)

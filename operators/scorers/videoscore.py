@@ -24,7 +24,7 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import arrow_safe, constant_column, float_columns, record_failure, scorable
+from operators.scorers.rows import constant_column, finish, float_columns, record_failure, scorable
 from operators.scorers.runtime import (
     attention_implementation,
     length_buckets,
@@ -352,7 +352,7 @@ class VideoScoreScorer:
             pooled = hidden[torch.arange(len(videos), device=hidden.device), last]
             return self.head(pooled).float().cpu().numpy()
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, batch: dict[str, np.ndarray], drop_frames: bool = False) -> dict[str, np.ndarray]:
         rows, column = len(batch["video_id"]), self.spec.column
         names = [f"{cols.PREFIX}_{a}" for a in cols.ASPECTS]
         out = float_columns(names, rows)
@@ -382,4 +382,4 @@ class VideoScoreScorer:
         batch[f"{cols.PREFIX}_checkpoint"] = constant_column(self.checkpoint, rows)
         batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
         batch[f"{cols.PREFIX}_frames"] = constant_column(self.spec.key, rows)
-        return arrow_safe(batch)
+        return finish(batch, self.spec.column, drop_frames)

@@ -46,6 +46,9 @@ def test_score_corpus(corpus: Path, ray_cluster: str, tmp_path: Path, capsys: py
     assert "status: decode_error=1, ok=9" in printed and "crisp-motion" in printed and "videos/s" in printed
     summary = json.loads(next((out / "_vidscore").glob("run-*.json")).read_text())
     assert summary["rows"] == 10 and summary["generators"]["frozen"]["ok"] == 3
+    # Each actor pool's busy share comes from Ray's own stage times: positive, and at most the pool's capacity.
+    assert set(summary["pool_busy"]) == {"Decoder", "TechnicalScorer"}
+    assert all(0 < v <= 1.05 for v in summary["pool_busy"].values()) and "pool busy: Decoder" in printed
 
     # Rerunning the same command adds nothing; a grown manifest scores only the new video.
     assert main([str(corpus), "-o", str(out), "-s", "technical"]) == 0

@@ -4,7 +4,7 @@ import pyarrow as pa
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from pipeline.build import Placement, decode_workers, input_dataset, place_scorers
+from pipeline.build import Placement, decode_workers, drops_frames, input_dataset, place_scorers
 from pipeline.config import ScoreConfig
 
 
@@ -26,6 +26,16 @@ def test_models_that_do_not_fit_split_the_gpus() -> None:
 def test_single_model_takes_whole_gpus_and_no_gpu_means_cpu() -> None:
     assert place_scorers([plan("a", 20)], gpus=2, gpu_memory_gb=80, cpu_actors=1) == {"a": Placement(1.0, 2)}
     assert place_scorers([plan("a", 20)], gpus=0, gpu_memory_gb=80, cpu_actors=1) == {"a": Placement(0.0, 1)}
+
+
+def test_the_last_reader_of_each_frame_column_drops_it() -> None:
+    shared, own = FrameSpec(16, "arange"), FrameSpec(8, "linspace")
+    plans = [
+        ScorerPlan(name="first", cls=object, frame_spec=shared, fields=()),
+        ScorerPlan(name="own", cls=object, frame_spec=own, fields=()),
+        ScorerPlan(name="second", cls=object, frame_spec=shared, fields=()),
+    ]
+    assert drops_frames(plans) == {"first": False, "own": True, "second": True}
 
 
 def test_decode_workers_leave_room_for_scorers() -> None:

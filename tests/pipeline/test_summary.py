@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from pipeline.summary import render, summarize
+from pipeline.summary import pool_busy, render, summarize
 
 
 def table() -> pa.Table:
@@ -39,3 +39,12 @@ def test_empty_run_and_missing_durations() -> None:
     assert empty["video_hours"] == 0.0 and empty["video_hours_per_hour"] is None
     nulls = table().set_column(4, "duration_s", pa.array([None] * 4, pa.float32()))
     assert summarize(nulls, [], wall_s=10.0, gpus=1.0)["video_hours_per_gpu_hour"] == 0.0
+
+
+def test_pool_busy_shares_name_the_bottleneck() -> None:
+    stages = {"MapBatches(Decoder)": 36.0, "MapBatches(VideoScoreScorer)": 4.5, "MapBatches(conform)->Write": 1.0}
+    busy = pool_busy(stages, {"Decoder": 4, "VideoScoreScorer": 1, "MJVideoScorer": 1}, wall_s=10.0)
+    assert busy == {"Decoder": 0.9, "VideoScoreScorer": 0.45}  # no stats for a pool: no share
+    assert pool_busy(stages, {"Decoder": 4}, wall_s=0.0) == {}
+    s = summarize(table(), [], wall_s=10.0, gpus=1.0, pool_busy=busy)
+    assert "pool busy: Decoder 90%, VideoScoreScorer 45%" in render(s)

@@ -42,6 +42,10 @@ def test_orders_the_pretend_generators() -> None:
     assert list(out["technical_static"]) == [False, False, True]
     assert out["technical_sharpness"].dtype == np.float32
     assert set(out["technical_frames"]) == {SPEC.key} and set(out["technical_checkpoint"]) == {"builtin"}
+    assert SPEC.column in out  # kept for a later scorer by default; the last reader drops it
+    dropped = TechnicalScorer()(batch_of([crisp, soft, frozen]), drop_frames=True)
+    assert SPEC.column not in dropped
+    np.testing.assert_array_equal(dropped["technical_motion"], out["technical_motion"])
 
 
 def test_failed_rows_get_nulls_and_keep_status() -> None:
