@@ -40,20 +40,20 @@ def pool_busy(stages: dict[str, float], pools: dict[str, int], wall_s: float) ->
 
 
 def actor_restarts() -> dict[str, int]:
-    """Restarts per worker class in this job (needs the dashboard's state API; empty without it)."""
+    """Restarts per worker class in this job, from the GCS actor table (no dashboard needed; a private Ray API,
+    fine with ray pinned; empty if it moves)."""
     try:
         import ray
-        from ray.util.state import list_actors
+        from ray._private.state import actors
 
-        job = ray.get_runtime_context().get_job_id()
         counts: dict[str, int] = {}
-        for actor in list_actors(
-            filters=[("job_id", "=", job)], detail=True, limit=10_000, raise_on_missing_output=False
-        ):
-            if actor.num_restarts:
-                counts[actor.class_name] = counts.get(actor.class_name, 0) + int(actor.num_restarts)
+        job = ray.JobID.from_hex(ray.get_runtime_context().get_job_id())
+        for info in actors(job_id=job).values():
+            if info.get("NumRestarts"):
+                name = info.get("ActorClassName", "?")
+                counts[name] = counts.get(name, 0) + int(info["NumRestarts"])
         return counts
-    except Exception:  # noqa: BLE001 - a nicety: clusters without the dashboard report nothing
+    except Exception:  # noqa: BLE001 - a nicety, never a failure
         return {}
 
 

@@ -38,7 +38,6 @@ def ray_cluster():
     """One local Ray for the session, with more logical CPUs than cores so actor pools never starve reads."""
     import ray
 
-    # The dashboard serves the state API the run summary uses to count worker restarts.
-    ray.init(num_cpus=4, include_dashboard=True, log_to_driver=False, ignore_reinit_error=True)
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
