@@ -90,9 +90,7 @@ def input_dataset(refs: list, videos: int, workers: int):
     return ray.data.from_arrow_refs(refs).repartition(target_num_rows_per_block=rows).materialize()
 
 
-def build(
-    refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str
-) -> tuple:
+def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str) -> tuple:
     """The lazy score dataset over the staged input tables `refs` (`videos` rows), nothing runs until it is
     written; and the most actors each pool may hold, by class name (for the run summary's busy shares)."""
     import ray
