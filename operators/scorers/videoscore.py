@@ -329,7 +329,7 @@ class VideoScoreScorer:
 
     def forward(self, inputs: dict[str, Any], pixels: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
         """Idefics2Model's forward on real frames only, from the stock submodules: it skips the stock path's
-        search for all-zero padding frames and its pixel-mask unfolding, ~30% of a CPU forward here."""
+        scan of every pixel for all-zero padding frames, their removal by a copy, and the pixel-mask unfolding."""
         model, patch_mask = self.model, inputs["patch_mask"]
         vision = model.vision_model(pixel_values=pixels, patch_attention_mask=patch_mask).last_hidden_state
         features = model.connector(vision, attention_mask=patch_mask.view(len(pixels), -1))
