@@ -56,11 +56,9 @@ def checkpoints(work: Path, tiny: bool, device: str) -> dict[str, Path]:
     return paths
 
 
-def _clip(args: tuple) -> dict:
+def _clip(args: tuple) -> None:
     path, i, frames, height, width = args
-    kind = ("crisp-motion", "soft-drift")[i % 2]
-    encode_video(path, render(kind, i, frames, height, width), fps=24)
-    return {"uri": str(path), "prompt": PROMPTS[i % len(PROMPTS)], "video_id": f"v{i}"}
+    encode_video(path, render(("crisp-motion", "soft-drift")[i % 2], i, frames, height, width), fps=24)
 
 
 def corpus(work: Path, clips: int, frames: int, height: int, width: int) -> list[dict]:
@@ -69,18 +67,20 @@ def corpus(work: Path, clips: int, frames: int, height: int, width: int) -> list
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(folder / f"clip{i:04d}.mp4", i, frames, height, width) for i in range(clips)]
     todo = [j for j in jobs if not j[0].is_file()]
-    with multiprocessing.get_context("spawn").Pool(min(len(todo), os.cpu_count() or 1) or 1) as pool:
-        pool.map(_clip, todo)
+    if todo:
+        with multiprocessing.get_context("spawn").Pool(min(len(todo), os.cpu_count() or 1)) as pool:
+            pool.map(_clip, todo)
     return [{"uri": str(p), "prompt": PROMPTS[i % len(PROMPTS)], "video_id": f"v{i}"} for p, i, *_ in jobs]
 
 
-def load(model: str, path: Path, device: str):
+def load(model: str, paths: dict[str, Path], device: str):
+    """The scorer for `model` from its checkpoint in `paths` (VideoScore's serves 16 and 48 frames)."""
     from operators.scorers.mjvideo import MJVideoScorer
     from operators.scorers.videoscore import VideoScoreScorer
 
     if model == "mjvideo":
-        return MJVideoScorer(str(path), device=device)
-    return VideoScoreScorer(str(path), MODELS[model], device=device)
+        return MJVideoScorer(str(paths["mjvideo"]), device=device)
+    return VideoScoreScorer(str(paths["videoscore"]), MODELS[model], device=device)
 
 
 def forward(model: str, scorer, videos: list[np.ndarray], prompts: list[str]) -> np.ndarray:
@@ -181,13 +181,13 @@ def sweep(model: str, scorer, videos, prompts, device: str, seconds: float, peak
     return flops, rows
 
 
-def reference(model: str, path: Path, clips: list[dict], device: str) -> tuple[float, dict[str, np.ndarray]]:
+def reference(model: str, paths: dict[str, Path], clips: list[dict], device: str) -> tuple[float, dict]:
     """(seconds, scores by uri) for the reference's way of working, one video after another; load excluded.
     VideoScore's loop is bench/e2e.py's; MJ-VIDEO's is below (the reference decodes with decord: every frame)."""
     if model != "mjvideo":
         from bench.e2e import reference as videoscore_reference
 
-        seconds, scores, steps = videoscore_reference(path, clips, MODELS[model], device)
+        seconds, scores, steps = videoscore_reference(paths["videoscore"], clips, MODELS[model], device)
         return seconds - steps["load"], scores
     import av
     from PIL import Image
@@ -195,7 +195,7 @@ def reference(model: str, path: Path, clips: list[dict], device: str) -> tuple[f
     from operators.frames import sample_indices
     from operators.scorers.mjvideo import IMAGENET_MEAN, IMAGENET_STD
 
-    scorer = load(model, path, device)
+    scorer = load(model, paths, device)
     scorer.model.language_model.set_attn_implementation("eager")
     scorer.model.vision_model.set_attn_implementation("eager")
     llm = scorer.config["llm_config"]
@@ -265,7 +265,7 @@ def vidscore(models: list[str], scorers: list, clips: list[dict], device: str, w
 def max_diff(ours: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> float:
     """Largest score difference over videos both scored (the reference's VideoScore order = ours)."""
     common = [u for u in ref if u in ours]
-    return max(float(np.abs(ours[u][: len(ref[u])] - ref[u]).max()) for u in common) if common else float("nan")
+    return max(float(np.abs(ours[u] - ref[u]).max()) for u in common) if common else float("nan")
 
 
 def main() -> None:
@@ -300,9 +300,8 @@ def main() -> None:
     peak = peak_flops(device, args.peak_tflops)
     results = {}
     for model in models:
-        path = paths["mjvideo" if model == "mjvideo" else "videoscore"]
         start = time.perf_counter()
-        scorer = load(model, path, device)
+        scorer = load(model, paths, device)
         load_s = time.perf_counter() - start
         spec = scorer.spec
         decoder = Decoder([spec], timeout_s=None)
@@ -324,7 +323,7 @@ def main() -> None:
         del scorer, decoder
         if device == "cuda":
             torch.cuda.empty_cache()
-        ref_s, ref = reference(model, path, clips[: args.reference_clips], device)
+        ref_s, ref = reference(model, paths, clips[: args.reference_clips], device)
         ours_rate, ref_rate = args.clips / ours_s, args.reference_clips / ref_s
         busy_text = f"{busy.share:.0%}" if busy.share is not None else "-"
         print(f"from files: vidscore {ours_rate:.2f} videos/s ({args.workers} decode processes, batch {batch}, "
@@ -334,7 +333,7 @@ def main() -> None:
 
     pair = [m for m in ("videoscore16", "mjvideo") if m in models]
     if len(pair) == 2:
-        scorers = [load(m, paths["mjvideo" if m == "mjvideo" else "videoscore"], device) for m in pair]
+        scorers = [load(m, paths, device) for m in pair]
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         with Busy(device) as busy:

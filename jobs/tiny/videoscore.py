@@ -177,7 +177,7 @@ def _weights(config: Any, seed: int, device: str = "cpu") -> dict[str, Any]:
             value = noise
         else:
             value = noise / float(torch.tensor(shape[1:]).prod()) ** 0.5
-        out[f"model.{name}"] = value.to(torch.bfloat16).cpu().contiguous()
+        out[f"model.{name}"] = value.to(torch.bfloat16).cpu()  # one at a time: full size never sits in fp32
     out["score.weight"] = torch.randn(len(ASPECTS), hidden, generator=gen, device=device) / hidden**0.5
     out["score.bias"] = 2.5 + 0.3 * torch.randn(len(ASPECTS), generator=gen, device=device)
     return {k: v.to(torch.bfloat16).cpu().contiguous() for k, v in out.items()}
