@@ -91,7 +91,7 @@ def main() -> None:
     }
     # Same frames as the reference recipe, or the comparison is meaningless.
     for spec in (RAW16, VIDEOSCORE):
-        assert np.array_equal(Decoder([spec]).decode(str(paths[0]))[1][spec.column], reference(paths[0], spec))
+        assert np.array_equal(Decoder([spec]).decode(str(paths[0]), [spec])[1][spec.column], reference(paths[0], spec))
     best = {name: float("inf") for name in methods}
     for _ in range(args.rounds):
         for name, fn in methods.items():

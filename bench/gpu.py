@@ -305,7 +305,7 @@ def main() -> None:
         load_s = time.perf_counter() - start
         spec = scorer.spec
         decoder = Decoder([spec], timeout_s=None)
-        videos = [decoder.decode(c["uri"])[1][spec.column] for c in clips[:8]]
+        videos = [decoder.decode(c["uri"], [spec])[1][spec.column] for c in clips[:8]]
         prompts = [c["prompt"] for c in clips[:8]]
         flops, rows = sweep(model, scorer, videos, prompts, device, args.seconds, peak, args.max_batch)
         print(f"\n{model}: {spec.key} frames of {videos[0].shape[1:3]} from {width}x{height} clips, "

@@ -1,8 +1,7 @@
 """Score tables for the analysis jobs: read the latest row per video, find score columns, write outputs.
 
-Shared by `filter`, `report` and `evaluate` so that all three agree on what "the table" is: every
-Parquet file of the table (metadata under `_vidscore/` skipped), and when reruns scored a video more than once,
-the row with the latest `scored_at` wins (ties: the later run's file, `part-<run id>-...`).
+Shared by `filter`, `report` and `evaluate`; all three read the table through `pipeline.table`, the one reader
+(latest value of every scorer, latest manifest metadata).
 """
 
 import posixpath
@@ -10,62 +9,36 @@ import posixpath
 import polars as pl
 
 from operators.scorers import SCORERS
-from pipeline.output import table_files
-from pipeline.storage import filesystem, redact, storage_options, to_url
+from pipeline.storage import filesystem, redact, to_url
+from pipeline.table import TableError, file_schemas, read_latest
 from schemas.scores import BASE_FIELDS, METADATA_FIELDS
 
 SCORER_PREFIXES = tuple(SCORERS)  # a scorer's name is its column prefix
-PROVENANCE_SUFFIXES = ("_checkpoint", "_revision", "_frames")
+PROVENANCE_SUFFIXES = ("_checkpoint", "_revision", "_frames", "_run_id", "_status", "_error", "_device", "_dtype")
 BASE_COLUMNS = tuple(f.name for f in BASE_FIELDS + METADATA_FIELDS)
 OUTPUT_FORMATS = (".parquet", ".jsonl", ".csv")
-_FILE = "__vidscore_file"
 
 
 class JobError(ValueError):
     """Bad input or configuration for an analysis job; raised before work, printed as `error: ...`, exit 2."""
 
 
-def polars_options(url: str, endpoint_url: str | None = None) -> dict[str, str]:
-    """polars' (object_store) options for `url`: the same endpoint rule as `pipeline.storage`."""
-    endpoint = storage_options(url, endpoint_url).get("client_kwargs", {}).get("endpoint_url")
-    if not endpoint:
-        return {}
-    options = {"aws_endpoint_url": endpoint}
-    if endpoint.startswith("http://"):
-        options["aws_allow_http"] = "true"
-    return options
-
-
-def read_scores(location: str, endpoint_url: str | None = None, limit: int | None = None) -> pl.LazyFrame:
-    """The score table at `location` as a lazy frame, one row per video_id (the newest run's row)."""
+def read_scores(
+    location: str, endpoint_url: str | None = None, limit: int | None = None, columns: list[str] | None = None
+) -> pl.LazyFrame:
+    """The latest view of the score table at `location` (`pipeline.table`), one row per video_id."""
     try:
-        fs, _ = filesystem(location, endpoint_url)
-        files = table_files(location, endpoint_url)
-    except Exception as exc:  # noqa: BLE001 - unreachable storage of any kind
-        raise JobError(
-            f"score table {redact(location)} is unreachable ({type(exc).__name__}); check the path, endpoint and "
-            "credentials"
-        ) from exc
-    if not files:
-        raise JobError(
-            f"no score table at {redact(location)} (no .parquet files); give the output folder of `vidscore score`"
-        )
-    options = polars_options(location, endpoint_url)
-    frames = [
-        pl.scan_parquet(to_url(fs, p), storage_options=options or None).with_columns(
-            pl.lit(posixpath.basename(p)).alias(_FILE)
-        )
-        for p in files
-    ]
-    # Runs may have scored with different scorers, so their files can have different columns.
-    lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    if "video_id" not in lf.collect_schema().names():
-        raise JobError(f"{redact(location)} is not a vidscore score table: it has no `video_id` column")
-    order = [c for c in ("scored_at", _FILE) if c in lf.collect_schema().names()]
-    lf = lf.sort(order).unique("video_id", keep="last", maintain_order=True).drop(_FILE)
-    if limit is not None:
-        lf = lf.head(limit)
-    return lf
+        schemas = file_schemas(location, endpoint_url)
+        if not schemas:
+            raise JobError(
+                f"no score table at {redact(location)} (no .parquet files); give the output folder of `vidscore score`"
+            )
+        if not any("video_id" in s for s in schemas.values()):
+            raise JobError(f"{redact(location)} is not a vidscore score table: it has no `video_id` column")
+        df = read_latest(location, columns, endpoint_url, schemas=schemas)
+    except TableError as exc:
+        raise JobError(str(exc)) from exc
+    return (df if limit is None else df.head(limit)).lazy()
 
 
 def score_columns(schema: pl.Schema) -> list[str]:

@@ -17,12 +17,17 @@ def _column(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.array(list(values), type=type_, from_pandas=True)
 
 
-def conform(batch: dict[str, np.ndarray], schema: pa.Schema, run_id: str) -> pa.Table:
+def conform(batch: dict[str, np.ndarray], schema: pa.Schema, run_id: str, scorers: list[str]) -> pa.Table:
     """The batch as an Arrow table with exactly `schema`'s columns; columns it lacks become nulls.
 
-    Stamps the run, and stores uris without credentials or presigned query strings.
+    Stamps the run on every row and on each scorer's values it computed (`<scorer>_run_id`, where the scorer
+    ran), and stores uris without credentials or presigned query strings.
     """
     rows = len(batch["video_id"])
+    for name in scorers:
+        ran = batch.get(f"{name}_checkpoint")
+        if ran is not None:
+            batch[f"{name}_run_id"] = np.array([run_id if isinstance(v, str) else None for v in ran], dtype=object)
     batch = {
         **batch,
         "uri": np.array([redact(str(u)) for u in batch["uri"]], dtype=object),

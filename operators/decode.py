@@ -14,7 +14,7 @@ import numpy as np
 
 from operators.frames import FrameSpec, resize_frame, sample_indices, target_size
 from operators.sandbox import Sandbox, SandboxTimeout, arena
-from operators.scorers.rows import arrow_safe
+from operators.scorers.rows import arrow_safe, wanted
 from pipeline.storage import content_key, filesystem, is_local, redact, redact_text, with_retries
 from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
 
@@ -207,6 +207,9 @@ class Decoder:
             (`decode_timeout` row); None decodes in-process, unprotected.
         max_pixels: larger frames are refused (`decode_error`) before decoding: bounded memory.
         min_frames: shorter videos are refused (`decode_error`): one frame has no motion to judge.
+        readers: per spec column, the scorers that read it. A row gets only the specs of the scorers this run
+            runs on it (`todo__<scorer>` columns); a row no scorer runs on (a metadata-only update) is not
+            fetched at all and leaves with a null status. None: every row gets every spec.
     """
 
     def __init__(
@@ -218,11 +221,12 @@ class Decoder:
         timeout_s: float | None = 600.0,
         max_pixels: int = 7680 * 4320,
         min_frames: int = 2,
+        readers: dict[str, list[str]] | None = None,
     ) -> None:
         if backend not in ("auto", "decord", "pyav"):
             raise ValueError(f"unknown decode backend {backend!r}; use auto, decord or pyav")
         self.specs, self.endpoint_url, self.backend, self.threads = specs, endpoint_url, backend, threads
-        self.max_pixels, self.min_frames = max_pixels, min_frames
+        self.max_pixels, self.min_frames, self.readers = max_pixels, min_frames, readers
         self.sandbox = Sandbox(timeout_s) if timeout_s else None
         # Removed with the decoder (TemporaryDirectory cleans up when collected or at exit).
         self._scratch = tempfile.TemporaryDirectory(prefix="vidscore-decode-")
@@ -239,10 +243,18 @@ class Decoder:
         with_retries(fs.get_file, path, local)
         return local, os.path.getsize(local), content_key(info), True
 
-    def decode(self, path: str) -> tuple[dict, dict[str, np.ndarray]]:
+    def decode(self, path: str, specs: list[FrameSpec]) -> tuple[dict, dict[str, np.ndarray]]:
         """Metadata and frames per spec column for one local file, in the sandbox when enabled."""
-        args = (path, self.specs, self.backend, self.threads, self.max_pixels, self.min_frames)
+        args = (path, specs, self.backend, self.threads, self.max_pixels, self.min_frames)
         return self.sandbox.run(decode_file, *args) if self.sandbox else decode_file(*args)
+
+    def _needed(self, batch: dict[str, np.ndarray], spec: FrameSpec) -> np.ndarray:
+        """Per row: whether a scorer this run runs on it reads `spec`."""
+        rows = len(batch["uri"])
+        if self.readers is None:
+            return np.ones(rows, dtype=bool)
+        flags = [wanted(batch, name) for name in self.readers.get(spec.column, [])]
+        return np.logical_or.reduce(flags) if flags else np.zeros(rows, dtype=bool)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = len(batch["uri"])
@@ -250,9 +262,14 @@ class Decoder:
         meta = {k: np.full(rows, np.nan) for k in _FLOAT_META}
         text = {k: np.full(rows, None, dtype=object) for k in ("codec", "decoder", "content_key")}
         columns = {s.column: np.empty(rows, dtype=object) for s in self.specs}
+        todo = {s.column: self._needed(batch, s) for s in self.specs}
         for i, uri in enumerate(batch["uri"]):
             for column in columns.values():
                 column[i] = EMPTY
+            specs = [s for s in self.specs if todo[s.column][i]]
+            if not specs:  # nothing to score on this video in this run: not even fetched
+                status[i] = None
+                continue
             start = time.perf_counter()
             try:
                 path, meta["size_bytes"][i], text["content_key"][i], temporary = self.fetch(str(uri))
@@ -266,7 +283,7 @@ class Decoder:
                 status[i], error[i] = FETCH_ERROR, message[:500]
                 continue
             try:
-                info, frames = self.decode(path)
+                info, frames = self.decode(path, specs)
                 for key, value in info.items():
                     if key in meta:
                         meta[key][i] = np.nan if value is None else value

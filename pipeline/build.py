@@ -80,6 +80,14 @@ def drops_frames(plans: list[ScorerPlan]) -> dict[str, bool]:
     return {p.name: last[p.frame_spec.column] == p.name for p in plans}
 
 
+def readers(plans: list[ScorerPlan]) -> dict[str, list[str]]:
+    """Per frame column, the scorers that read it (the decoder produces a row's column only for those that run)."""
+    out: dict[str, list[str]] = {}
+    for p in plans:
+        out.setdefault(p.frame_spec.column, []).append(p.name)
+    return out
+
+
 def input_dataset(refs: list, videos: int, workers: int):
     """The staged input tables as a dataset of small blocks, so every decode worker gets several to stream
     through. Staged chunks hold thousands of rows; a streaming repartition cuts them, materialized before the
@@ -106,6 +114,7 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
         "timeout_s": cfg.decode_timeout_s,
         "max_pixels": cfg.max_pixels,
         "min_frames": cfg.min_frames,
+        "readers": readers(plans),
     }
     ds = input_dataset(refs, videos, workers)
     with warnings.catch_warnings():
@@ -133,7 +142,10 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
                 **RESTARTS,
             )
     ds = ds.map_batches(
-        conform, fn_kwargs={"schema": schema, "run_id": run_id}, batch_format="numpy", num_cpus=LIGHT_TASK_CPUS
+        conform,
+        fn_kwargs={"schema": schema, "run_id": run_id, "scorers": [p.name for p in plans]},
+        batch_format="numpy",
+        num_cpus=LIGHT_TASK_CPUS,
     )
     pools = {Decoder.__name__: workers, **{p.cls.__name__: placements[p.name].actors for p in plans}}
     return ds, pools

@@ -43,6 +43,8 @@ class ScoreConfig:
         gpu_memory_gb: memory of one GPU, to decide which model scorers can share one.
         endpoint_url: S3-compatible endpoint (MinIO, Ceph, R2); default from AWS_ENDPOINT_URL.
         rows_per_file: target rows per output Parquet file.
+        lock_ttl_s: a run's claim on the table expires this long after its last heartbeat (a crashed run's
+            claim stops blocking new runs then).
     """
 
     input: str
@@ -60,6 +62,7 @@ class ScoreConfig:
     gpu_memory_gb: float = 80.0
     endpoint_url: str | None = None
     rows_per_file: int = 5000
+    lock_ttl_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.scorers:

@@ -1,44 +1,86 @@
-"""What a run can skip: videos whose latest row in the table is still valid.
+"""What a run has to do, per (video, scorer), read from the table through its one reader (`pipeline.table`).
 
-The score table is its own checkpoint: only committed files count (the sink commits atomically), so a
-crashed run leaves nothing half-counted. A video is rescored when it is new, when its latest row failed in
-a retryable way, when its content changed (size + ETag / mtime), or when any requested scorer's
-configuration (checkpoint, revision, frame spec) differs from the one that produced the row.
+A requested scorer runs on a video when its latest value there is missing or stale:
+- `new`: the scorer never ran on the video;
+- `changed_content`: the video's content key (size + ETag / mtime) differs from the one it scored;
+- `changed_config`: its checkpoint, revision (when known before loading) or frame spec differ;
+- `changed_prompt`: the prompt differs from the one it scored, for scorers whose score reads the prompt;
+- `retry`: its last attempt failed in a retryable way (`fetch_error`, `decode_timeout`, `score_error`).
+A video none of whose scorers is stale but whose manifest values (uri, prompt, generator, pass-through columns)
+changed gets a metadata-only row: nothing is fetched, decoded or scored. The table is its own checkpoint: only
+committed files count (the sink commits atomically), so a crashed run leaves nothing half-counted.
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from operators.scorers.plan import ScorerPlan
-from pipeline.output import table_files
-from pipeline.storage import content_key, filesystem, with_retries
+from operators.scorers.rows import todo_column
+from pipeline.storage import content_key, filesystem, redact, with_retries
+from pipeline.table import DECODE_COLUMNS, SYSTEM_COLUMNS, file_schemas, group_of, read_latest, scorer_names
 from schemas.scores import RETRYABLE
 
 STAT_THREADS = 32
+REASONS = ("new", "changed_content", "changed_config", "changed_prompt", "retry")
+_KEY, _PROMPT, _MANIFEST = "__key", "__prompt", "__manifest"
 
 
-def latest_rows(output: str, plans: list[ScorerPlan], endpoint_url: str | None = None) -> pl.DataFrame:
-    """The latest row per video_id, with only the columns the skip decision needs."""
-    wanted = ["video_id", "status", "content_key", "scored_at"]
-    wanted += [f"{p.name}_{k}" for p in plans for k in ("checkpoint", "revision", "frames")]
-    fs, _ = filesystem(output, endpoint_url)
-    frames = []
-    for path in table_files(output, endpoint_url):
-        with fs.open(path, "rb") as f:
-            parquet = pq.ParquetFile(f)
-            present = [c for c in wanted if c in parquet.schema_arrow.names]
-            table = parquet.read(columns=present)
-        for column in wanted:
-            if column not in table.column_names:  # written by a run with other scorers
-                table = table.append_column(column, pa.nulls(len(table), pa.string()))
-        frames.append(pl.from_arrow(table.select(wanted).cast(pa.schema([(c, pa.string()) for c in wanted]))))
-    if not frames:
-        return pl.DataFrame(schema={c: pl.String for c in wanted})
-    return pl.concat(frames).sort("scored_at").unique("video_id", keep="last")
+@dataclass
+class Previous:
+    """The table's latest state, as far as the staleness rules need it (one row per video)."""
+
+    rows: pl.DataFrame
+    manifest: dict[str, pl.DataType] = field(default_factory=dict)  # manifest columns and their table types
+
+
+def manifest_hash(columns: dict[str, pl.DataType]) -> pl.Expr:
+    """One number per row for the manifest values, each cast to the table's type so both sides agree."""
+    return pl.struct([pl.col(c).cast(t, strict=False) for c, t in sorted(columns.items())]).hash(seed=0)
+
+
+def _columns(plans: list[ScorerPlan]) -> dict[str, pl.DataType]:
+    """What `Previous.rows` holds per scorer."""
+    out: dict[str, pl.DataType] = {}
+    for p in plans:
+        out.update({f"{p.name}_{k}": pl.String for k in ("status", "checkpoint", "revision", "frames")})
+        out.update({f"{p.name}{_KEY}": pl.String, f"{p.name}{_PROMPT}": pl.UInt64})
+    return out
+
+
+def load_previous(output: str, plans: list[ScorerPlan], endpoint_url: str | None = None) -> Previous:
+    """Per video: each requested scorer's last attempt (status, provenance, the content key and prompt it saw)
+    and a hash of the latest manifest values."""
+    schemas = file_schemas(output, endpoint_url)
+    wanted = {"video_id": pl.String, **_columns(plans), _MANIFEST: pl.UInt64}
+    if not schemas:
+        return Previous(pl.DataFrame(schema=wanted))
+    scorers = scorer_names()
+    types: dict[str, pl.DataType] = {}
+    for schema in schemas.values():
+        for name, dtype in schema.items():
+            types.setdefault(name, dtype)
+    manifest = {
+        c: t for c, t in types.items() if c not in (*SYSTEM_COLUMNS, *DECODE_COLUMNS) and not group_of(c, scorers)
+    }
+    columns = list(manifest) + [c for c in _columns(plans) if c in types and not c.endswith("_status")]
+    carry = {
+        p.name: {
+            # Tables written before per-scorer statuses: the row's status was the scorer's.
+            f"{p.name}_status": pl.coalesce(pl.col(f"{p.name}_status"), pl.col("status")),
+            f"{p.name}{_KEY}": pl.col("content_key"),
+            f"{p.name}{_PROMPT}": pl.col("prompt").hash(seed=0),
+        }
+        for p in plans
+    }
+    rows = read_latest(output, columns, endpoint_url, carry=carry, schemas=schemas)
+    rows = rows.with_columns(manifest_hash(manifest).alias(_MANIFEST))
+    # Columns no file has yet (a scorer never run on this table) are null: every video is `new` for it.
+    rows = rows.with_columns(pl.lit(None, t).alias(c) for c, t in wanted.items() if c not in rows.columns)
+    return Previous(rows.select(pl.col(c).cast(t) for c, t in wanted.items()), manifest)
 
 
 def current_keys(uris: list[str], endpoint_url: str | None = None) -> list[str | None]:
@@ -48,43 +90,94 @@ def current_keys(uris: list[str], endpoint_url: str | None = None) -> list[str |
         try:
             fs, path = filesystem(uri, endpoint_url)
             return content_key(with_retries(fs.info, path))
-        except Exception:  # noqa: BLE001 - unknown content: keep the existing row
+        except Exception:  # noqa: BLE001 - unknown content: keep the existing values
             return None
 
     with ThreadPoolExecutor(STAT_THREADS) as pool:
         return list(pool.map(stat, uris))
 
 
-def still_valid(
+@dataclass
+class Decision:
+    """For one input chunk: which scorers run on which rows, and why."""
+
+    todo: dict[str, np.ndarray]  # scorer -> per-row bool
+    metadata: np.ndarray  # per row: a metadata-only row is written
+    reasons: dict[str, dict[str, int]]  # scorer -> reason -> rows
+
+    @property
+    def send(self) -> np.ndarray:
+        """Rows that enter the pipeline (something to score or a metadata change to record)."""
+        return np.logical_or.reduce([*self.todo.values(), self.metadata])
+
+
+def decide(
     todo: pa.Table,
     listed: list[str | None] | None,
-    previous: pl.DataFrame,
+    previous: Previous,
     plans: list[ScorerPlan],
     endpoint_url: str | None,
-) -> np.ndarray:
-    """Per input row: True when its latest row can be kept as is.
+) -> Decision:
+    """The staleness rules (module docstring) for one input chunk. `listed` holds the content keys a listing
+    returned (no request per video); without it, rows that some scorer would otherwise keep are stat'ed."""
+    n = len(todo)
+    now = pl.from_arrow(todo)
+    now = now.with_columns(pl.col("uri").map_elements(redact, return_dtype=pl.String))  # stored redacted
+    manifest = {**{c: now.schema[c] for c in now.columns if c != "video_id"}, **previous.manifest}
+    now = now.with_columns(pl.lit(None).alias(c) for c in manifest if c not in now.columns)
+    now = now.select(
+        "video_id",
+        pl.col("prompt").cast(pl.String).hash(seed=0).alias(_PROMPT),
+        manifest_hash(manifest).alias("__manifest_now"),
+    )
+    joined = now.with_row_index("__row").join(previous.rows, on="video_id", how="left").sort("__row")
 
-    `listed` holds the content keys a listing already returned (no request per video); without it,
-    the candidates are stat'ed.
-    """
-    keep = np.zeros(len(todo), dtype=bool)
-    if previous.is_empty() or not len(todo):
-        return keep
-    rows = pl.from_arrow(todo.select(["video_id"])).with_row_index("row")
-    same = ~pl.col("status").is_in(list(RETRYABLE))
+    def rule(expr: pl.Expr) -> np.ndarray:
+        return joined.select(expr.fill_null(False)).to_series().to_numpy()
+
+    rules = {}
     for p in plans:
-        same &= pl.col(f"{p.name}_checkpoint").eq_missing(p.checkpoint)
-        same &= pl.col(f"{p.name}_frames").eq_missing(p.frame_spec.key)
-        if p.revision is not None:
-            same &= pl.col(f"{p.name}_revision").eq_missing(p.revision)
-    candidates = rows.join(previous, on="video_id", how="inner").filter(same)
-    index = candidates.get_column("row").to_numpy()
-    if listed is not None:
-        keys = [listed[i] for i in index]
-    else:
-        uris = todo.column("uri").take(pa.array(index, pa.int64())).to_pylist() if len(index) else []
-        keys = current_keys(uris, endpoint_url)
-    for i, key, old in zip(index, keys, candidates.get_column("content_key").to_list()):
-        # Unknown content (no key now or then) keeps the row: only a seen change rescores it.
-        keep[i] = key is None or old is None or key == old
-    return keep
+        col = lambda k, name=p.name: pl.col(f"{name}_{k}")  # noqa: E731
+        rules[p.name] = {
+            "new": rule(col("checkpoint").is_null()),
+            "changed_config": rule(
+                col("checkpoint").ne_missing(p.checkpoint)
+                | col("frames").ne_missing(p.frame_spec.key)
+                | (pl.lit(p.revision is not None) & col("revision").ne_missing(p.revision))
+            ),
+            "changed_prompt": rule(pl.lit(p.reads_prompt) & pl.col(f"{p.name}{_PROMPT}").ne_missing(pl.col(_PROMPT))),
+            "retry": rule(col("status").is_in(list(RETRYABLE))),
+        }
+    # Content keys: only rows some scorer would keep need one (a listing gives it free; else one stat each).
+    kept = np.logical_or.reduce([~np.logical_or.reduce(list(r.values())) for r in rules.values()])
+    keys: list[str | None] = list(listed) if listed is not None else [None] * n
+    if listed is None and kept.any():
+        index = np.flatnonzero(kept)
+        for i, key in zip(index, current_keys(todo.column("uri").take(pa.array(index)).to_pylist(), endpoint_url)):
+            keys[i] = key
+    decision = Decision({}, np.zeros(n, dtype=bool), {})
+    for p in plans:
+        seen = joined.get_column(f"{p.name}{_KEY}").to_list()
+        # Unknown content (no key now or then) keeps the value: only a seen change rescores it.
+        rules[p.name]["changed_content"] = np.array(
+            [a is not None and b is not None and a != b for a, b in zip(keys, seen)], dtype=bool
+        )
+        run, counts = np.zeros(n, dtype=bool), {}
+        for reason in REASONS:  # each row counts under its first reason
+            hit = rules[p.name][reason] & ~run
+            if hit.any():
+                counts[reason] = int(hit.sum())
+            run |= hit
+        decision.todo[p.name], decision.reasons[p.name] = run, counts
+    known = rule(pl.col(_MANIFEST).is_not_null())
+    changed = rule(pl.col(_MANIFEST) != pl.col("__manifest_now"))
+    decision.metadata = known & changed & ~np.logical_or.reduce(list(decision.todo.values()))
+    return decision
+
+
+def with_todo(table: pa.Table, decision: Decision, rows: np.ndarray) -> pa.Table:
+    """The chunk's rows selected by `rows`, with one `todo__<scorer>` column each."""
+    out = table.filter(pa.array(rows))
+    for name, flags in decision.todo.items():
+        out = out.append_column(todo_column(name), pa.array(flags[rows], pa.bool_()))
+    return out

@@ -8,13 +8,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from operators.read import iter_input
 from operators.scorers.plan import ScorerPlan
 from pipeline.build import LIGHT_TASK_CPUS, build
 from pipeline.config import ConfigError, ScoreConfig
+from pipeline.lock import TableLock
 from pipeline.output import check_output, read_files, write_json
-from pipeline.resume import latest_rows
+from pipeline.resume import load_previous
 from pipeline.sink import ScoreTableSink
 from pipeline.stage import stage
 from pipeline.storage import redact, s3_endpoint
@@ -39,6 +41,19 @@ def plan_scorers(cfg: ScoreConfig) -> list[ScorerPlan]:
     return plans
 
 
+def environment() -> dict[str, str | None]:
+    """Versions that can move a score (each scorer's device and dtype are in its `<name>_device/_dtype` columns)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for package in ("vidscore", "torch", "transformers", "av", "decord", "ray"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
 def _local_abs(location: str) -> str:
     """Workers may run in another directory (ray job submit): make local paths absolute."""
     return location if "://" in location else os.path.abspath(location)
@@ -53,6 +68,11 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     check_output(cfg.output, cfg.endpoint_url)
     started = datetime.now(timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    with TableLock(cfg.output, run_id, cfg.lock_ttl_s, cfg.endpoint_url):
+        return _run(cfg, plans, started, run_id, echo)
+
+
+def _run(cfg: ScoreConfig, plans: list[ScorerPlan], started: datetime, run_id: str, echo: Any) -> dict[str, Any]:
     ray_start_s = 0.0
 
     def put(table: pa.Table) -> Any:
@@ -68,15 +88,18 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
             ray_start_s = time.perf_counter() - begin
         return ray.put(table)
 
-    previous = latest_rows(cfg.output, plans, cfg.endpoint_url)
+    previous = load_previous(cfg.output, plans, cfg.endpoint_url)
     staged = stage(iter_input(cfg.input, cfg.limit, cfg.endpoint_url), previous, plans, cfg.endpoint_url, put)
     del previous
     passthrough = [f for f in staged.schema or [] if f.name not in STANDARD]
     schema = score_schema([f for p in plans for f in p.fields], passthrough)
     echo(
-        f"vidscore: {staged.videos} input videos, {staged.skipped} already in {redact(cfg.output)}, "
-        f"{staged.todo} to score"
+        f"vidscore: {staged.videos} input videos, {staged.skipped} up to date in {redact(cfg.output)}, "
+        f"{staged.todo - staged.metadata_only} to score, {staged.metadata_only} with new manifest values only"
     )
+    for name, counts in staged.scorers.items():
+        why = ", ".join(f"{k} {v}" for k, v in counts["reasons"].items()) or "nothing stale"
+        echo(f"  {name}: scores {counts['scored']} ({why}), skips {counts['skipped']}")
 
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
@@ -98,6 +121,7 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     score_columns = [f.name for p in plans for f in p.fields if pa.types.is_floating(f.type)]
     columns = ["video_id", "generator", "status", "error", "duration_s", *score_columns]
     rows = read_files(files, columns, cfg.endpoint_url)
+    rows = rows.filter(pc.is_valid(rows.column("status")))  # metadata-only rows were not scored
     summary = summarize(
         rows,
         score_columns,
@@ -107,7 +131,9 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         ray_start_s=round(ray_start_s, 3),
         output=redact(cfg.output),
         skipped=staged.skipped,
-        scorers=[p.name for p in plans],
+        metadata_only=staged.metadata_only,
+        scorers=staged.scorers,
+        environment=environment(),
         stages=stages,
         pool_busy=pool_busy(stages, pools, wall),
         actor_restarts=restarts,

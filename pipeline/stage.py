@@ -1,6 +1,7 @@
 """Staging: stream the input into Ray's object store chunk by chunk, leaving out what the table already holds.
 
-The driver holds one input chunk at a time (plus what resume needs: the latest row's keys per scored video);
+The driver holds one input chunk at a time (plus what resume needs: per scored video, each requested scorer's
+last attempt and a manifest hash);
 the rows to score wait in the object store, which spills to disk, so the input's size is bounded by the
 cluster's storage rather than the driver's memory.
 """
@@ -9,12 +10,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 
 from operators.read import Chunk, InputError
 from operators.scorers.plan import ScorerPlan
-from pipeline.resume import still_valid
+from pipeline.resume import Previous, decide, with_todo
 
 
 @dataclass
@@ -25,6 +25,8 @@ class Staged:
     videos: int = 0
     skipped: int = 0
     schema: pa.Schema | None = None  # every chunk's columns, types unified
+    metadata_only: int = 0  # rows sent only to record changed manifest values
+    scorers: dict[str, dict] = field(default_factory=dict)  # name -> {"scored", "skipped", "reasons"}
 
     @property
     def todo(self) -> int:
@@ -33,17 +35,25 @@ class Staged:
 
 def stage(
     chunks: Iterable[Chunk],
-    previous: pl.DataFrame,
+    previous: Previous,
     plans: list[ScorerPlan],
     endpoint_url: str | None,
     put: Callable[[pa.Table], Any],
 ) -> Staged:
     """Consume every chunk (validation errors surface here, before any work), `put` the rows to score."""
-    staged = Staged()
+    staged = Staged(scorers={p.name: {"scored": 0, "skipped": 0, "reasons": {}} for p in plans})
     for chunk in chunks:
-        keep = still_valid(chunk.table, chunk.keys, previous, plans, endpoint_url)
+        decision = decide(chunk.table, chunk.keys, previous, plans, endpoint_url)
+        send = decision.send
         staged.videos += len(chunk.table)
-        staged.skipped += int(keep.sum())
+        staged.skipped += int((~send).sum())
+        staged.metadata_only += int(decision.metadata.sum())
+        for name, flags in decision.todo.items():
+            counts = staged.scorers[name]
+            counts["scored"] += int(flags.sum())
+            counts["skipped"] += int((~flags).sum())
+            for reason, rows in decision.reasons[name].items():
+                counts["reasons"][reason] = counts["reasons"].get(reason, 0) + rows
         try:
             # Null-typed columns (all values missing in one chunk) widen to the other chunks' type; int meets float.
             staged.schema = pa.unify_schemas(
@@ -53,6 +63,6 @@ def stage(
             raise InputError(
                 f"manifest columns change type between parts of the input ({exc}); give each column one type"
             ) from exc
-        if not keep.all():
-            staged.refs.append(put(chunk.table.filter(pa.array(~keep)) if keep.any() else chunk.table))
+        if send.any():
+            staged.refs.append(put(with_todo(chunk.table, decision, send)))
     return staged

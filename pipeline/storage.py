@@ -38,6 +38,17 @@ def storage_options(url: str, endpoint_url: str | None = None) -> dict[str, Any]
     return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
 
 
+def polars_options(url: str, endpoint_url: str | None = None) -> dict[str, str]:
+    """polars' (object_store) options for `url`: the same endpoint rule as fsspec's."""
+    endpoint = storage_options(url, endpoint_url).get("client_kwargs", {}).get("endpoint_url")
+    if not endpoint:
+        return {}
+    options = {"aws_endpoint_url": endpoint}
+    if endpoint.startswith("http://"):
+        options["aws_allow_http"] = "true"
+    return options
+
+
 def filesystem(url: str, endpoint_url: str | None = None) -> tuple[Any, str]:
     """(fsspec filesystem, path inside it) for a local path or URL."""
     import fsspec

@@ -9,4 +9,4 @@ OPTIONAL = {
     "generator": pa.string(),
 }
 # Columns vidscore computes itself; a manifest carrying them would be silently shadowed.
-RESERVED_PREFIXES = ("frames__",)
+RESERVED_PREFIXES = ("frames__", "todo__")

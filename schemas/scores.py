@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 # Status values: `ok`, or the class of the first thing that went wrong with the video.
 OK = "ok"
@@ -20,7 +20,8 @@ BASE_FIELDS = [
     pa.field("uri", pa.string(), nullable=False),
     pa.field("prompt", pa.string()),
     pa.field("generator", pa.string()),
-    pa.field("status", pa.string(), nullable=False),
+    # Null on a metadata-only row (the manifest changed, nothing needed decoding or scoring).
+    pa.field("status", pa.string()),
     pa.field("error", pa.string()),
     # Which run wrote the row and when: the latest row per video_id is its current score.
     pa.field("run_id", pa.string(), nullable=False),
@@ -44,11 +45,22 @@ METADATA_FIELDS = [
 
 
 def provenance_fields(prefix: str) -> list[pa.Field]:
-    """What produced a scorer's numbers: checkpoint, its revision or weights hash, and the frame spec."""
+    """What produced a scorer's numbers, and how its attempt went. All null on rows of runs that did not run
+    the scorer on the video: `<prefix>_checkpoint` set marks an attempt, and readers keep earlier values.
+
+    checkpoint, its revision or weights hash, and the frame spec decide reruns; device and dtype explain
+    differences (GPU bf16 and CPU fp32 differ by ~1e-2); status/error are this scorer's own outcome (`ok`,
+    `score_error`, or the decode failure that left it no frames); run_id is the run that computed it.
+    """
     return [
         pa.field(f"{prefix}_checkpoint", pa.string()),
         pa.field(f"{prefix}_revision", pa.string()),
         pa.field(f"{prefix}_frames", pa.string()),
+        pa.field(f"{prefix}_device", pa.string()),
+        pa.field(f"{prefix}_dtype", pa.string()),
+        pa.field(f"{prefix}_status", pa.string()),
+        pa.field(f"{prefix}_error", pa.string()),
+        pa.field(f"{prefix}_run_id", pa.string()),
     ]
 
 

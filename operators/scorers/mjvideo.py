@@ -18,9 +18,10 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import constant_column, finish, float_columns, record_failure, scorable
+from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
 from operators.scorers.runtime import (
     attention_implementation,
+    device_dtype,
     length_buckets,
     pick_device,
     pinned_commit,
@@ -146,6 +147,7 @@ class MJVideoScorer:
             # bf16 weights (2.2B params) + per video 8x1025 ViT tokens and ~2.1k LLM tokens of activations.
             gpu_memory_gb=round(5.0 + 0.6 * batch_size, 1),
             checkpoint=checkpoint,
+            reads_prompt=True,
             revision=_weights_revision(Path(checkpoint).expanduser() / WEIGHTS)
             if _is_local(checkpoint)
             else pinned_commit(options.get("revision")),
@@ -197,7 +199,7 @@ class MJVideoScorer:
         frames = batch[self.spec.column]
         prompts = batch["prompt"] if "prompt" in batch else [None] * rows
         encoded: dict[int, tuple[list[int], int, int]] = {}
-        for i in scorable(batch, self.spec.column):
+        for i in scorable(batch, self.spec.column, cols.PREFIX):
             try:
                 encoded[i] = self.encode(prompts[i] or "", len(frames[i]))
             except Exception as exc:  # noqa: BLE001 - a prompt the model cannot take fails its row only
@@ -214,7 +216,5 @@ class MJVideoScorer:
         for i, message in failures.items():
             record_failure(batch, i, cols.PREFIX, message)
         batch.update(out)
-        batch[f"{cols.PREFIX}_checkpoint"] = constant_column(self.checkpoint, rows)
-        batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
-        batch[f"{cols.PREFIX}_frames"] = constant_column(self.spec.key, rows)
+        stamp(batch, cols.PREFIX, self.checkpoint, self.revision, self.spec.key, *device_dtype(self.model))
         return finish(batch, self.spec.column, drop_frames)

@@ -25,6 +25,7 @@ class ScorerPlan:
         checkpoint: the value the scorer writes to `<name>_checkpoint`.
         revision: the `<name>_revision` it will write, when knowable before loading (a local weights
             hash, a pinned hub commit); None otherwise. Reruns compare both to decide what to rescore.
+        reads_prompt: whether its score depends on the text prompt; a changed prompt then rescores it.
     """
 
     name: str
@@ -36,6 +37,7 @@ class ScorerPlan:
     gpu_memory_gb: float = 0.0
     checkpoint: str = "builtin"
     revision: str | None = None
+    reads_prompt: bool = False
 
 
 class Scorer(Protocol):

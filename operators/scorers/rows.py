@@ -5,13 +5,35 @@ import numpy as np
 from schemas.scores import OK, SCORE_ERROR
 
 
-def scorable(batch: dict[str, np.ndarray], column: str) -> list[int]:
-    """Indices of rows that have frames in `column` (rows whose decode failed have none)."""
-    return [i for i, frames in enumerate(batch[column]) if frames is not None and len(frames) > 0]
+def todo_column(scorer: str) -> str:
+    """The batch column that says, per row, whether this run scores the video with `scorer` (staged by the
+    pipeline from what is stale in the table; absent means every row)."""
+    return f"todo__{scorer}"
+
+
+def wanted(batch: dict[str, np.ndarray], scorer: str) -> np.ndarray:
+    """Per row: whether `scorer` runs on it in this run."""
+    flags = batch.get(todo_column(scorer))
+    rows = len(batch["video_id"])
+    return np.ones(rows, dtype=bool) if flags is None else np.asarray(flags, dtype=bool)
+
+
+def scorable(batch: dict[str, np.ndarray], column: str, scorer: str) -> list[int]:
+    """Rows `scorer` runs on that have frames in `column` (rows whose decode failed have none)."""
+    todo = wanted(batch, scorer)
+    return [i for i, frames in enumerate(batch[column]) if todo[i] and frames is not None and len(frames) > 0]
+
+
+def _own(batch: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The object column `name`, created all-None when missing."""
+    if name not in batch:
+        batch[name] = np.full(len(batch["video_id"]), None, dtype=object)
+    batch[name] = np.asarray(batch[name]).astype(object)
+    return batch[name]
 
 
 def record_failure(batch: dict[str, np.ndarray], row: int, scorer: str, message: str) -> None:
-    """Mark one row as failed by `scorer`, keeping any earlier error and other scorers' results."""
+    """Mark one row as failed by `scorer` (its own status and error, and the row's), keeping other results."""
     status = batch["status"].astype(object)
     error = batch["error"].astype(object)
     if status[row] == OK:
@@ -19,16 +41,32 @@ def record_failure(batch: dict[str, np.ndarray], row: int, scorer: str, message:
     note = f"{scorer}: {message}"
     error[row] = note if not error[row] else f"{error[row]}; {note}"
     batch["status"], batch["error"] = status, error
+    _own(batch, f"{scorer}_status")[row] = SCORE_ERROR
+    _own(batch, f"{scorer}_error")[row] = message
+
+
+def stamp(
+    batch: dict[str, np.ndarray], scorer: str, checkpoint: str, revision: str | None, frames: str, device: str,
+    dtype: str,
+) -> None:
+    """Provenance and the scorer's own status on the rows it ran on; the rest stay null, so the table keeps
+    their earlier values. A row without frames carries the decode failure that left the scorer nothing."""
+    todo = wanted(batch, scorer)
+    status, error = _own(batch, f"{scorer}_status"), _own(batch, f"{scorer}_error")
+    for name, value in (("checkpoint", checkpoint), ("revision", revision), ("frames", frames),
+                        ("device", device), ("dtype", dtype)):  # fmt: skip
+        batch[f"{scorer}_{name}"] = np.where(todo, np.array([value] * len(todo), dtype=object), None)
+    for i in np.flatnonzero(todo):
+        if status[i] is None:
+            failed = batch["status"][i] not in (OK, SCORE_ERROR)
+            status[i] = batch["status"][i] if failed else OK
+            error[i] = batch["error"][i] if failed else None
+    status[~todo], error[~todo] = None, None
 
 
 def float_columns(names: list[str], rows: int) -> dict[str, np.ndarray]:
     """NaN-filled float32 output columns; scorers fill the rows they score."""
     return {name: np.full(rows, np.nan, dtype=np.float32) for name in names}
-
-
-def constant_column(value: str | None, rows: int) -> np.ndarray:
-    """A string column with one value (used for provenance)."""
-    return np.array([value] * rows, dtype=object)
 
 
 def arrow_safe(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

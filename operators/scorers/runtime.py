@@ -20,6 +20,17 @@ def pick_device(device: str = "auto") -> tuple[str, "object"]:
     return device, (torch.bfloat16 if device.startswith("cuda") else torch.float32)
 
 
+def device_dtype(model: "object") -> tuple[str, str]:
+    """Where a model's weights sit, as provenance strings: (`cuda:0 (NVIDIA H100 80GB HBM3)` or `cpu`, `bfloat16`)."""
+    import torch
+
+    weight = next(model.parameters())
+    device = str(weight.device)
+    if weight.device.type == "cuda":
+        device = f"{device} ({torch.cuda.get_device_name(weight.device)})"
+    return device, str(weight.dtype).removeprefix("torch.")
+
+
 def attention_implementation(device: str) -> str:
     """flash-attention 2 on CUDA when installed, else PyTorch SDPA (also the CPU choice)."""
     if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:

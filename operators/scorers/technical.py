@@ -18,7 +18,7 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import constant_column, finish, float_columns, scorable
+from operators.scorers.rows import finish, float_columns, scorable, stamp
 from schemas import technical as cols
 
 VERSION = "1"
@@ -73,14 +73,12 @@ class TechnicalScorer:
         names = [f"{cols.PREFIX}_{m}" for m in cols.MEASURES]
         out = float_columns(names, rows)
         static = np.full(rows, None, dtype=object)
-        for i in scorable(batch, SPEC.column):
+        for i in scorable(batch, SPEC.column, cols.PREFIX):
             values = measures(np.asarray(batch[SPEC.column][i]))
             for name, value in zip(names, values):
                 out[name][i] = value
             static[i] = bool(values[1] < self.static_threshold)
         batch.update(out)
         batch[f"{cols.PREFIX}_static"] = static
-        batch[f"{cols.PREFIX}_checkpoint"] = constant_column("builtin", rows)
-        batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
-        batch[f"{cols.PREFIX}_frames"] = constant_column(SPEC.key, rows)
+        stamp(batch, cols.PREFIX, "builtin", self.revision, SPEC.key, "cpu", "float32")
         return finish(batch, SPEC.column, drop_frames)

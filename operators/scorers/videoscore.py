@@ -24,9 +24,10 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import constant_column, finish, float_columns, record_failure, scorable
+from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
 from operators.scorers.runtime import (
     attention_implementation,
+    device_dtype,
     length_buckets,
     pick_device,
     pinned_commit,
@@ -184,6 +185,7 @@ class VideoScoreScorer:
             gpu_memory_gb=round(WEIGHTS_GB + FRAME_GB * batch_size * frames, 1),
             checkpoint=checkpoint,
             revision=weights_hash(_weight_files(path)) if looks_local else pinned_commit(options.get("revision")),
+            reads_prompt=True,
         )
 
     def __init__(
@@ -357,7 +359,7 @@ class VideoScoreScorer:
         names = [f"{cols.PREFIX}_{a}" for a in cols.ASPECTS]
         out = float_columns(names, rows)
         items, videos = [], []
-        for i in scorable(batch, column):
+        for i in scorable(batch, column, cols.PREFIX):
             frames = np.asarray(batch[column][i])
             if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
                 record_failure(
@@ -379,7 +381,5 @@ class VideoScoreScorer:
         for j, message in failures.items():
             record_failure(batch, items[j], cols.PREFIX, message)
         batch.update(out)
-        batch[f"{cols.PREFIX}_checkpoint"] = constant_column(self.checkpoint, rows)
-        batch[f"{cols.PREFIX}_revision"] = constant_column(self.revision, rows)
-        batch[f"{cols.PREFIX}_frames"] = constant_column(self.spec.key, rows)
+        stamp(batch, cols.PREFIX, self.checkpoint, self.revision, self.spec.key, *device_dtype(self.model))
         return finish(batch, self.spec.column, drop_frames)

@@ -17,7 +17,14 @@ RUN = "20260101T000000-aaaaaa"
 
 
 def table(rows: list[dict[str, Any]], scorers: tuple[str, ...] = ("technical",)) -> pa.Table:
-    """A score table with the real schema's base, metadata and scorer columns; missing values are null."""
+    """A score table with the real schema's base, metadata and scorer columns; missing values are null.
+
+    A row with any of a scorer's values counts as scored by it (its `<scorer>_checkpoint` is set), as in tables
+    `vidscore score` writes."""
+    rows = [
+        {**r, **{f"{p}_checkpoint": "ckpt" for p in scorers if any(k.startswith(f"{p}_") for k in r)}, **r}
+        for r in rows
+    ]
     fields = list(BASE_FIELDS + METADATA_FIELDS)
     extra = [k for k in rows[0] if k not in {f.name for f in fields}]
     for name in scorers:

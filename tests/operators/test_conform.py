@@ -19,15 +19,18 @@ def test_conform_to_score_schema() -> None:
         "width": np.array([64.0, np.nan]),
         "technical_motion": np.array([0.5, np.nan], np.float32),
         "technical_static": np.array([False, None], dtype=object),
+        "technical_checkpoint": np.array(["builtin", None], dtype=object),
         "tags": np.array([np.array(["x", "y"]), np.array([], dtype=object)], dtype=object),
         "seed": np.array([1, 2]),
         "frames__16_arange": np.array([np.zeros((1, 2, 2, 3), np.uint8)] * 2, dtype=object),
     }
-    table = conform(batch, schema, "run-1")
+    table = conform(batch, schema, "run-1", ["technical"])
     assert table.schema == schema and "frames__16_arange" not in table.column_names
     rows = table.to_pylist()
     assert (rows[0]["num_frames"], rows[1]["num_frames"], rows[0]["width"]) == (30, None, 64)
     assert (rows[0]["technical_motion"], rows[1]["technical_motion"]) == (0.5, None)
     assert rows[0]["tags"] == ["x", "y"] and rows[1]["seed"] == 2 and rows[0]["prompt"] is None
     assert {r["run_id"] for r in rows} == {"run-1"} and all(r["scored_at"] is not None for r in rows)
+    # A scorer's values carry the run that computed them, only where it ran (readers keep earlier values).
+    assert [r["technical_run_id"] for r in rows] == ["run-1", None]
     assert rows[1]["uri"] == "https://h/b.mp4"  # presigned query strings never reach the table

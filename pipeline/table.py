@@ -1,0 +1,199 @@
+"""The score table's one reader: per video, the latest value of every scorer and the latest manifest metadata.
+
+A table is a history: every run appends one row per video it touched, holding only what that run did. Three
+kinds of column group are resolved separately, each to its own latest row:
+- manifest (`uri`, `prompt`, `generator`, pass-through columns): the latest row of any kind;
+- decode (`status`, `error`, `content_key` and the other video metadata): the latest row that decoded the
+  video (`status` not null; a metadata-only row has none);
+- each scorer `<name>_*`: the latest row in which that scorer ran on the video (`<name>_checkpoint` set).
+"Latest" is one order everywhere: run id (`YYYYmmddTHHMMSS-<random>`, runs on one table never overlap), then
+file name, then position in the file. Files are merged one run at a time into a running state, so memory
+follows videos x columns read, not the table's history.
+"""
+
+import re
+from collections.abc import Iterable
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from pipeline.output import table_files
+from pipeline.storage import filesystem, polars_options, redact, to_url
+from schemas.scores import METADATA_FIELDS, OK, SCORE_ERROR
+
+DECODE_COLUMNS = ("status", "error", *(f.name for f in METADATA_FIELDS))
+SYSTEM_COLUMNS = ("video_id", "run_id", "scored_at")
+_RUN = "__run"
+_FILE = "__file"
+_ROW = "__row"
+_ORDER = [_RUN, _FILE, _ROW]
+_RUN_IN_NAME = re.compile(r"part-(\d{8}T\d{6}-[0-9a-f]+)-")
+
+
+class TableError(ValueError):
+    """The table cannot be read as a score table; the message names the location and the fix."""
+
+
+def scorer_names() -> tuple[str, ...]:
+    from operators.scorers import SCORERS
+
+    return tuple(SCORERS)
+
+
+def group_of(column: str, scorers: Iterable[str]) -> str | None:
+    """The scorer whose group `column` belongs to (its name is the column prefix), else None."""
+    return next((s for s in scorers if column.startswith(f"{s}_")), None)
+
+
+def file_schemas(location: str, endpoint_url: str | None = None) -> dict[str, pl.Schema]:
+    """Each committed Parquet file of the table with its schema (footers only), in name order."""
+    try:
+        fs, _ = filesystem(location, endpoint_url)
+        files = table_files(location, endpoint_url)
+    except Exception as exc:  # noqa: BLE001 - unreachable storage of any kind
+        raise TableError(
+            f"score table {redact(location)} is unreachable ({type(exc).__name__}); check the path, endpoint and "
+            "credentials"
+        ) from exc
+    schemas = {}
+    for path in files:
+        with fs.open(path, "rb") as f:
+            schemas[to_url(fs, path)] = pl.Schema(pl.from_arrow(pq.read_schema(f).empty_table()).schema)
+    return schemas
+
+
+def _run_batches(files: list[str]) -> list[list[str]]:
+    """Files grouped by the run that wrote them (from the name), in run order; foreign names go last, alone."""
+    runs: dict[str, list[str]] = {}
+    for path in files:
+        match = _RUN_IN_NAME.search(path.rsplit("/", 1)[-1])
+        runs.setdefault(match.group(1) if match else f"~{path}", []).append(path)
+    return [runs[k] for k in sorted(runs)]
+
+
+def _latest(state: pl.DataFrame | None, rows: pl.DataFrame) -> pl.DataFrame:
+    frame = rows if state is None else pl.concat([state, rows], how="diagonal_relaxed")
+    return frame.sort(_ORDER).unique("video_id", keep="last")
+
+
+class _Group:
+    """One column group's running latest state: `exprs` name -> expression over a written row."""
+
+    def __init__(self, exprs: dict[str, pl.Expr], marker: pl.Expr | None, run: pl.Expr) -> None:
+        self.exprs, self.marker, self.run = exprs, marker, run
+        self.state: pl.DataFrame | None = None
+
+    def needs(self) -> set[str]:
+        exprs = [*self.exprs.values(), self.run, *([self.marker] if self.marker is not None else [])]
+        return {c for e in exprs for c in e.meta.root_names()}
+
+    def add(self, frame: pl.DataFrame) -> None:
+        rows = frame if self.marker is None else frame.filter(self.marker)
+        if not rows.is_empty():
+            values = (e.alias(n) for n, e in self.exprs.items())
+            picked = rows.select("video_id", *values, self.run.alias(_RUN), _FILE, _ROW)
+            self.state = _latest(self.state, picked)
+
+    def result(self, types: dict[str, pl.DataType]) -> pl.DataFrame:
+        if self.state is None:
+            return pl.DataFrame(schema={"video_id": pl.String, **{n: types.get(n, pl.String) for n in self.exprs}})
+        return self.state.drop(_ORDER)
+
+
+def read_latest(
+    location: str,
+    columns: list[str] | None = None,
+    endpoint_url: str | None = None,
+    carry: dict[str, dict[str, pl.Expr]] | None = None,
+    schemas: dict[str, pl.Schema] | None = None,
+) -> pl.DataFrame:
+    """The latest view (see the module docstring) of `columns` (None: all), one row per video.
+
+    `carry` adds, per scorer, expressions evaluated on the row that scorer's value came from (resume reads
+    the content key and prompt a score was computed from this way).
+    """
+    schemas = file_schemas(location, endpoint_url) if schemas is None else schemas
+    scorers = scorer_names()
+    types: dict[str, pl.DataType] = {}
+    for schema in schemas.values():
+        for name, dtype in schema.items():
+            types.setdefault(name, dtype)
+    wanted = list(types) if columns is None else list(dict.fromkeys(columns))
+    unknown = [c for c in wanted if c not in types and c not in SYSTEM_COLUMNS]
+    if unknown and schemas:
+        raise TableError(f"columns {unknown} are in no file of {redact(location)}; available: {sorted(types)}")
+    wanted = [c for c in wanted if c != "video_id"]
+    carry = carry or {}
+    by_group: dict[str, list[str]] = {}
+    for name in wanted:
+        key = group_of(name, scorers) or ("decode" if name in DECODE_COLUMNS else "manifest")
+        by_group.setdefault(key, []).append(name)
+    needs_status = "status" in wanted
+    groups = {"manifest": _Group({c: pl.col(c) for c in by_group.get("manifest", [])}, None, pl.col("run_id"))}
+    decode = list(dict.fromkeys([*by_group.get("decode", []), *(["error"] if needs_status else [])]))
+    if decode:
+        groups["decode"] = _Group({c: pl.col(c) for c in decode}, pl.col("status").is_not_null(), pl.col("run_id"))
+    folded = []
+    if needs_status:  # the scorers whose columns are read; with none, every scorer in the table
+        folded = [s for s in scorers if s in by_group] or [s for s in scorers if f"{s}_checkpoint" in types]
+    for scorer in [s for s in scorers if s in by_group or s in carry or s in folded]:
+        exprs = {c: pl.col(c) for c in by_group.get(scorer, [])}
+        if scorer in folded:  # tables written before per-scorer statuses: the row's status was the scorer's
+            own = pl.col(f"{scorer}_status")
+            exprs[f"{scorer}_status"] = pl.coalesce(own, pl.col("status"))
+            exprs[f"{scorer}_error"] = pl.when(own.is_null()).then(pl.col("error")).otherwise(pl.col(f"{scorer}_error"))
+        exprs.update(carry.get(scorer, {}))
+        marker = pl.col(f"{scorer}_checkpoint").is_not_null()
+        groups[scorer] = _Group(exprs, marker, pl.coalesce(pl.col(f"{scorer}_run_id"), pl.col("run_id")))
+    need = {"video_id", "run_id"}.union(*(g.needs() for g in groups.values()))
+    for batch in _run_batches(list(schemas)):
+        frame = _read(batch, schemas, need, types, endpoint_url)
+        for group in groups.values():
+            group.add(frame)
+    out = groups["manifest"].result(types)
+    for name, group in groups.items():
+        if name != "manifest":
+            out = out.join(group.result(types), on="video_id", how="left")
+    if needs_status:
+        out = _fold_status(out, folded)
+    return out.select("video_id", *wanted, *(n for s in carry.values() for n in s))
+
+
+def latest(location: str, columns: list[str] | None = None, endpoint_url: str | None = None) -> pl.LazyFrame:
+    """Public API: the score table at `location` (local path or `s3://`), one row per video, as a LazyFrame.
+
+    Each scorer's columns come from the latest run that scored the video with it, the manifest columns from
+    the latest run that touched it, the decode columns from the latest decode. `columns` limits what is read
+    (memory follows videos x columns). `status` is the latest decode's status when that failed, else the
+    status of the first failing scorer among the columns returned, else `ok`.
+    """
+    return read_latest(location, columns, endpoint_url).lazy()
+
+
+def _read(
+    batch: list[str], schemas: dict[str, pl.Schema], need: set[str], types: dict, endpoint_url: str | None
+) -> pl.DataFrame:
+    """One run's files, projected to the columns any group needs (absent ones null), with the order columns."""
+    frames = []
+    for path in batch:
+        present = [c for c in schemas[path] if c in need]
+        lf = pl.scan_parquet(path, storage_options=polars_options(path, endpoint_url) or None).select(present)
+        missing = [pl.lit(None, dtype=types.get(c, pl.String)).alias(c) for c in sorted(need - set(present))]
+        frames.append(lf.with_columns(*missing, pl.lit(path).alias(_FILE)).with_row_index(_ROW).collect())
+    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+
+
+def _fold_status(out: pl.DataFrame, scorers: list[str]) -> pl.DataFrame:
+    """`status`/`error` of the view: a failed latest decode wins, then the first failing scorer."""
+    status, error = pl.lit(OK), pl.lit(None, pl.String)
+    for scorer in reversed(scorers):
+        failed = pl.col(f"{scorer}_status").is_not_null() & (pl.col(f"{scorer}_status") != OK)
+        status = pl.when(failed).then(pl.col(f"{scorer}_status")).otherwise(status)
+        error = pl.when(failed).then(pl.col(f"{scorer}_error")).otherwise(error)
+    # A row's own status also records score errors (`score_error`); only other failures are the decode's.
+    decode_failed = pl.col("status").is_not_null() & ~pl.col("status").is_in([OK, SCORE_ERROR])
+    out = out.with_columns(
+        pl.when(decode_failed).then(pl.col("status")).otherwise(status).alias("status"),
+        pl.when(decode_failed).then(pl.col("error")).otherwise(error).alias("error"),
+    )
+    return out
