@@ -9,6 +9,7 @@ JOBS = {
     "filter": "jobs.filter",
     "report": "jobs.report",
     "evaluate": "jobs.evaluate",
+    "compact": "jobs.compact",
 }
 
 

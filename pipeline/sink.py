@@ -66,11 +66,12 @@ class ScoreTableSink(Datasink):
         # Deterministic per task: a retried task overwrites its own file instead of adding a duplicate.
         name = f"part-{self.run_id}-{ctx.task_idx:06d}.parquet"
         target = posixpath.join(base, f"run_date={self.run_date}", name)
-        with_retries(_commit, fs, target, buffer.getvalue())
+        with_retries(commit_file, fs, target, buffer.getvalue())
         return [to_url(fs, target)]
 
 
-def _commit(fs: Any, target: str, data: bytes) -> None:
+def commit_file(fs: Any, target: str, data: bytes) -> None:
+    """Make `target` hold `data` all at once: readers see the whole file or none of it."""
     if is_local(fs):  # only local folders need creating (s3fs's makedirs may even create a bucket)
         fs.makedirs(posixpath.dirname(target), exist_ok=True)
         staging = posixpath.join(posixpath.dirname(target), f".staging-{uuid.uuid4().hex}")

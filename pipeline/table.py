@@ -106,8 +106,11 @@ def read_latest(
     endpoint_url: str | None = None,
     carry: dict[str, dict[str, pl.Expr]] | None = None,
     schemas: dict[str, pl.Schema] | None = None,
+    fold: bool = True,
 ) -> pl.DataFrame:
     """The latest view (see the module docstring) of `columns` (None: all), one row per video.
+
+    With `fold`, `status`/`error` are the view's (see `latest`); without, the latest decode's as written.
 
     `carry` adds, per scorer, expressions evaluated on the row that scorer's value came from (resume reads
     the content key and prompt a score was computed from this way).
@@ -128,7 +131,7 @@ def read_latest(
     for name in wanted:
         key = group_of(name, scorers) or ("decode" if name in DECODE_COLUMNS else "manifest")
         by_group.setdefault(key, []).append(name)
-    needs_status = "status" in wanted
+    needs_status = fold and "status" in wanted
     groups = {"manifest": _Group({c: pl.col(c) for c in by_group.get("manifest", [])}, None, pl.col("run_id"))}
     decode = list(dict.fromkeys([*by_group.get("decode", []), *(["error"] if needs_status else [])]))
     if decode:

@@ -137,5 +137,5 @@ def test_ray_job_submit_scores_and_a_rerun_resumes(ray_head: tuple[str, dict[str
     # What a RayJob retry does after a crash: the same command again. Nothing is rescored or duplicated.
     second = submit(address, env, runtime_env, *entrypoint)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "4 already in" in second.stdout + second.stderr
+    assert "4 up to date in" in second.stdout + second.stderr
     assert pq.read_table(out).num_rows == 4

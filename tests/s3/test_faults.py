@@ -29,7 +29,7 @@ def test_job_completes_through_throttling_errors_and_stalls(
     assert all(first.get(kind) for kind in ("slowdown", "internal", "stall")), first
     faulted = {(method, key.rsplit(".", 1)[-1]) for fault, method, key in proxy.log if fault != "stall"}
     assert {("PUT", "parquet"), ("HEAD", "mp4"), ("GET", "mp4")} <= faulted, faulted
-    assert "10 input videos, 10 already in" in capsys.readouterr().out
+    assert "10 input videos, 10 up to date in" in capsys.readouterr().out
     check_corpus_table(s3, s3.read_table(out), s3_corpus)  # read straight from the store, not the proxy
     bucket, prefix = out[5:].split("/", 1)
     keys = s3.keys(bucket, prefix)

@@ -52,7 +52,7 @@ def test_manifest_videos_and_table_on_s3_then_rerun(
 
     # Same command, same output: nothing new is scored, nothing is duplicated.
     assert main(argv) == 0
-    assert "10 input videos, 10 already in" in capsys.readouterr().out
+    assert "10 input videos, 10 up to date in" in capsys.readouterr().out
     assert len(s3.read_table(out)) == 10
     assert [k for k in s3.keys(bucket, prefix) if k.endswith(".parquet")] == parts
 
