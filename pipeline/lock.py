@@ -2,8 +2,9 @@
 
 Claims are numbered (`_vidscore/lock/<n>.json`). A writer takes the next number with a create that fails when
 the object exists (O_EXCL on local folders, S3's conditional `If-None-Match: *` on object stores), so of two runs
-racing for the same number exactly one wins. It may take it only when claim `n` is released or expired: a run
-that crashed stops its heartbeat, and its claim expires `ttl_s` after the last one.
+racing for the same number exactly one wins. It may take it only when no claim `n` is live: a finished run deletes
+its claim, a crashed one stops its heartbeat and its claim expires `ttl_s` after the last beat (at once when the
+claim names this host and a pid that no longer runs here).
 """
 
 import json
@@ -59,7 +60,7 @@ class TableLock:
             return []
         return sorted(p for p in self.fs.ls(self.dir, detail=False) if p.endswith(".json"))
 
-    def _body(self, released: bool = False) -> bytes:
+    def _body(self) -> bytes:
         now = _now()
         return json.dumps(
             {
@@ -69,21 +70,34 @@ class TableLock:
                 "started": _iso(self.started),
                 "heartbeat": _iso(now),
                 "expires_at": now + self.ttl_s,
-                "released": released,
             }
         ).encode()
+
+    def _staged(self, path: str, data: bytes) -> str:
+        """A hidden local file next to `path` holding `data` (claims appear whole, never half-written)."""
+        os.makedirs(posixpath.dirname(path), exist_ok=True)
+        staging = posixpath.join(posixpath.dirname(path), f".{self.run_id}-{threading.get_ident()}.tmp")
+        with open(staging, "wb") as f:
+            f.write(data)
+        return staging
+
+    def _write(self, path: str, data: bytes) -> None:
+        if is_local(self.fs):
+            os.replace(self._staged(path, data), path)
+        else:
+            self.fs.pipe_file(path, data)
 
     def _create(self, path: str) -> bool:
         """Create `path` only if absent; False when another run created it first."""
         data = self._body()
         if is_local(self.fs):
-            os.makedirs(posixpath.dirname(path), exist_ok=True)
+            staging = self._staged(path, data)
             try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.link(staging, path)  # fails if `path` exists: exclusive, and the claim is complete at once
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            finally:
+                os.unlink(staging)
             return True
         try:
             self.fs.pipe_file(path, data, mode="create")  # S3 PutObject with If-None-Match: *
@@ -101,20 +115,36 @@ class TableLock:
             f"{_iso(float(claim.get('expires_at', 0)))} (lock_ttl_s), then run again."
         )
 
+    def _live(self, claim: dict[str, Any]) -> bool:
+        if float(claim.get("expires_at", 0)) <= _now():
+            return False
+        if claim.get("host") == socket.gethostname():  # a crashed run on this machine: no need to wait
+            try:
+                os.kill(int(claim.get("pid", 0)), 0)
+            except ProcessLookupError:
+                return False
+            except (PermissionError, ValueError, OSError):
+                pass
+        return True
+
     def acquire(self) -> None:
-        claims = self._claims()
-        number = 0
-        if claims:
-            last = claims[-1]
-            number = int(posixpath.basename(last).split(".")[0])
-            claim = json.loads(self.fs.cat_file(last))
-            if not claim.get("released") and float(claim.get("expires_at", 0)) > _now():
-                raise self._refuse(claim)
-        path = posixpath.join(self.dir, f"{number + 1:012d}.json")
-        if not self._create(path):
-            raise self._refuse(json.loads(self.fs.cat_file(path)))
+        while True:
+            claims = self._claims()
+            number = 0
+            if claims:
+                number = int(posixpath.basename(claims[-1]).split(".")[0])
+                try:
+                    claim = json.loads(self.fs.cat_file(claims[-1]))
+                except FileNotFoundError:  # released just now: look again
+                    continue
+                if self._live(claim):
+                    raise self._refuse(claim)
+            path = posixpath.join(self.dir, f"{number + 1:012d}.json")
+            if not self._create(path):
+                raise self._refuse(json.loads(self.fs.cat_file(path)))
+            break
         self.path = path
-        for old in claims[:-1]:  # older claims are history; the newest stays for the next run to read
+        for old in claims:  # expired or released claims are history
             self.fs.rm(old)
         self._beat = threading.Thread(target=self._heartbeat, name="vidscore-lock", daemon=True)
         self._beat.start()
@@ -122,7 +152,7 @@ class TableLock:
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):
             try:
-                self.fs.pipe_file(self.path, self._body())
+                self._write(self.path, self._body())
             except Exception:  # noqa: BLE001 - a missed beat is retried; the claim lasts ttl_s
                 continue
 
@@ -132,7 +162,7 @@ class TableLock:
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
-        self.fs.pipe_file(self.path, self._body(released=True))
+        self.fs.rm(self.path)  # the next run takes this number again, exclusively
         self.path = None
 
     def __enter__(self) -> "TableLock":

@@ -20,8 +20,8 @@ def history(root: Path) -> None:
     write_run(root, R1, [{"video_id": "a", **tech(1.0), **vs}, {"video_id": "b", **tech(5.0), **vs}],
               scorers=("technical", "videoscore"))  # fmt: skip
     write_run(root, R2, [{"video_id": "a", "generator": "g2", "status": None}])  # metadata-only
-    write_run(root, R3, [{"video_id": "b", "status": "decode_error", **tech(None, technical_status="decode_error")},
-                         {"video_id": "c", "seed": 3, **tech(7.0)}], passthrough=[pa.field("seed", pa.int64())])  # fmt: skip
+    broken = {"video_id": "b", "status": "decode_error", **tech(None, technical_status="decode_error")}
+    write_run(root, R3, [broken, {"video_id": "c", "seed": 3, **tech(7.0)}], passthrough=[pa.field("seed", pa.int64())])
 
 
 def view(root: Path) -> pl.DataFrame:

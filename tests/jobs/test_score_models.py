@@ -53,7 +53,7 @@ def test_both_reward_models_in_one_run(corpus: Path, ray_cluster: str, checkpoin
     for column in score_columns:
         assert batch[column][0] == pytest.approx(ok[column], abs=1e-5), column
     summary = json.loads(next((out / "_vidscore").glob("run-*.json")).read_text())
-    assert summary["scorers"] == ["videoscore", "mjvideo"] and summary["status"] == {"ok": 9, "decode_error": 1}
+    assert list(summary["scorers"]) == ["videoscore", "mjvideo"] and summary["status"] == {"ok": 9, "decode_error": 1}
 
 
 def test_bad_checkpoint_fails_before_work(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,5 +1,6 @@
 """One writer per table: exclusive claims, refusal naming the holder, expiry of a crashed run's claim."""
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,9 +11,9 @@ from pipeline.lock import TableLock, TableLocked
 
 
 def test_second_claim_refuses_naming_the_holder_then_succeeds_after_release(tmp_path: Path) -> None:
-    with TableLock(str(tmp_path), "20260101T000000-aaaaaa"):
-        with pytest.raises(TableLocked, match=r"run 20260101T000000-aaaaaa on host \S+ \(pid \d+\), started 20"):
-            TableLock(str(tmp_path), "20260101T000001-bbbbbb").acquire()
+    held = r"run 20260101T000000-aaaaaa on host \S+ \(pid \d+\), started 20"
+    with TableLock(str(tmp_path), "20260101T000000-aaaaaa"), pytest.raises(TableLocked, match=held):
+        TableLock(str(tmp_path), "20260101T000001-bbbbbb").acquire()
     with TableLock(str(tmp_path), "20260101T000002-cccccc"):
         pass
 
@@ -58,3 +59,18 @@ def race(location: str, endpoint_url: str | None = None) -> list[str]:
 
 def test_exactly_one_of_racing_runs_wins_locally(tmp_path: Path) -> None:
     assert len(race(str(tmp_path))) == 1
+
+
+def test_a_claim_of_a_dead_process_on_this_host_is_taken_at_once(tmp_path: Path) -> None:
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    crashed = TableLock(str(tmp_path), "20260101T000000-aaaaaa", ttl_s=3600)
+    crashed.acquire()
+    crashed._stop.set()
+    claim = json.loads(Path(crashed.path).read_text())
+    Path(crashed.path).write_text(json.dumps({**claim, "pid": dead.pid}))
+    with TableLock(str(tmp_path), "20260101T000001-bbbbbb"):
+        assert [p.name for p in (tmp_path / "_vidscore" / "lock").iterdir()] == ["000000000002.json"]
+    assert list((tmp_path / "_vidscore" / "lock").iterdir()) == []  # a finished run leaves no claim
