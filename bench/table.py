@@ -61,8 +61,6 @@ def build(root: Path, videos: int, runs: int) -> None:
 
 def measure(mode: str, root: str, columns: str) -> None:
     """One measurement in this process: prints JSON with seconds and peak RSS (MiB)."""
-    import resource
-
     import polars as pl
 
     from pipeline.table import latest
@@ -79,7 +77,9 @@ def measure(mode: str, root: str, columns: str) -> None:
             frames.append(pl.read_parquet(f, columns=[c for c in pq.read_schema(f).names if c in keep]))
         rows = pl.concat(frames, how="diagonal_relaxed").sort("run_id").unique("video_id", keep="last").height
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child would report its parent's peak.
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) / 1024
     print(json.dumps({"rows": rows, "seconds": round(seconds, 2), "peak_mib": round(peak)}))
 
 

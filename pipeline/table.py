@@ -13,6 +13,7 @@ follows videos x columns read, not the table's history.
 
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -23,10 +24,10 @@ from schemas.scores import METADATA_FIELDS, OK, SCORE_ERROR
 
 DECODE_COLUMNS = ("status", "error", *(f.name for f in METADATA_FIELDS))
 SYSTEM_COLUMNS = ("video_id", "run_id", "scored_at")
-_RUN = "__run"
-_FILE = "__file"
-_ROW = "__row"
-_ORDER = [_RUN, _FILE, _ROW]
+_RUN = "__run"  # the run id as a number (see `_run_number`)
+_POS = "__pos"  # file ordinal << 32 | row in file: the tie-break after the run
+_ORDER = [_RUN, _POS]
+FOOTER_THREADS = 16
 _RUN_IN_NAME = re.compile(r"part-(\d{8}T\d{6}-[0-9a-f]+)-")
 
 
@@ -55,11 +56,13 @@ def file_schemas(location: str, endpoint_url: str | None = None) -> dict[str, pl
             f"score table {redact(location)} is unreachable ({type(exc).__name__}); check the path, endpoint and "
             "credentials"
         ) from exc
-    schemas = {}
-    for path in files:
+
+    def footer(path: str) -> pl.Schema:
         with fs.open(path, "rb") as f:
-            schemas[to_url(fs, path)] = pl.Schema(pl.from_arrow(pq.read_schema(f).empty_table()).schema)
-    return schemas
+            return pl.Schema(pl.from_arrow(pq.read_schema(f).empty_table()).schema)
+
+    with ThreadPoolExecutor(FOOTER_THREADS) as pool:  # one small ranged read per file; object stores are slow
+        return dict(zip((to_url(fs, p) for p in files), pool.map(footer, files)))
 
 
 def _run_batches(files: list[str]) -> list[list[str]]:
@@ -71,9 +74,29 @@ def _run_batches(files: list[str]) -> list[list[str]]:
     return [runs[k] for k in sorted(runs)]
 
 
+def _run_number(run: pl.Expr) -> pl.Expr:
+    """`YYYYmmddTHHMMSS-<hex>` as one sortable integer (epoch seconds << 24 | the first 6 hex digits): sorting
+    numbers is several times faster than sorting strings. Ids in another format sort first (null)."""
+    seconds = run.str.slice(0, 15).str.strptime(pl.Datetime("us"), "%Y%m%dT%H%M%S", strict=False).dt.epoch("s")
+    suffix = run.str.slice(16, 6).str.to_integer(base=16, strict=False)
+    return (seconds.cast(pl.UInt64) * (1 << 24) + suffix.cast(pl.UInt64)).alias(_RUN)
+
+
 def _latest(state: pl.DataFrame | None, rows: pl.DataFrame) -> pl.DataFrame:
-    frame = rows if state is None else pl.concat([state, rows], how="diagonal_relaxed")
-    return frame.sort(_ORDER).unique("video_id", keep="last")
+    """Merge `rows` into the running state: per video, the row with the largest (run, position).
+
+    Only the new rows are sorted; they meet the state through hash joins, so a merge costs O(state + rows)."""
+    rows = rows.sort(_ORDER, nulls_last=False).unique("video_id", keep="last")
+    if state is None:
+        return rows
+    old = state.select("video_id", *(pl.col(c).alias(f"{c}_old") for c in _ORDER))
+    later = (pl.col(_RUN) > pl.col(f"{_RUN}_old")) | (
+        pl.col(_RUN).eq_missing(pl.col(f"{_RUN}_old")) & (pl.col(_POS) > pl.col(f"{_POS}_old"))
+    )
+    first = pl.col(f"{_POS}_old").is_null()
+    wins = rows.join(old, on="video_id", how="left").filter(first | later.fill_null(pl.col(_RUN).is_not_null()))
+    wins = wins.drop(f"{_RUN}_old", f"{_POS}_old")
+    return pl.concat([state.join(wins.select("video_id"), on="video_id", how="anti"), wins], how="diagonal_relaxed")
 
 
 class _Group:
@@ -91,7 +114,7 @@ class _Group:
         rows = frame if self.marker is None else frame.filter(self.marker)
         if not rows.is_empty():
             values = (e.alias(n) for n, e in self.exprs.items())
-            picked = rows.select("video_id", *values, self.run.alias(_RUN), _FILE, _ROW)
+            picked = rows.select("video_id", *values, _run_number(self.run), _POS)
             self.state = _latest(self.state, picked)
 
     def result(self, types: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -149,8 +172,9 @@ def read_latest(
         marker = pl.col(f"{scorer}_checkpoint").is_not_null()
         groups[scorer] = _Group(exprs, marker, pl.coalesce(pl.col(f"{scorer}_run_id"), pl.col("run_id")))
     need = {"video_id", "run_id"}.union(*(g.needs() for g in groups.values()))
+    order = {path: i for i, path in enumerate(sorted(schemas))}  # the tie-break after the run id
     for batch in _run_batches(list(schemas)):
-        frame = _read(batch, schemas, need, types, endpoint_url)
+        frame = _read(batch, schemas, need, types, order, endpoint_url)
         for group in groups.values():
             group.add(frame)
     out = groups["manifest"].result(types)
@@ -174,7 +198,12 @@ def latest(location: str, columns: list[str] | None = None, endpoint_url: str | 
 
 
 def _read(
-    batch: list[str], schemas: dict[str, pl.Schema], need: set[str], types: dict, endpoint_url: str | None
+    batch: list[str],
+    schemas: dict[str, pl.Schema],
+    need: set[str],
+    types: dict,
+    order: dict[str, int],
+    endpoint_url: str | None,
 ) -> pl.DataFrame:
     """One run's files, projected to the columns any group needs (absent ones null), with the order columns."""
     frames = []
@@ -182,7 +211,12 @@ def _read(
         present = [c for c in schemas[path] if c in need]
         lf = pl.scan_parquet(path, storage_options=polars_options(path, endpoint_url) or None).select(present)
         missing = [pl.lit(None, dtype=types.get(c, pl.String)).alias(c) for c in sorted(need - set(present))]
-        frames.append(lf.with_columns(*missing, pl.lit(path).alias(_FILE)).with_row_index(_ROW).collect())
+        frames.append(
+            lf.with_columns(*missing)
+            .with_row_index(_POS)
+            .with_columns(pl.col(_POS).cast(pl.UInt64) + (order[path] << 32))
+            .collect()
+        )
     return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
 
