@@ -122,7 +122,10 @@ def decide(
     returned (no request per video); without it, rows that some scorer would otherwise keep are stat'ed."""
     n = len(todo)
     now = pl.from_arrow(todo)
-    now = now.with_columns(pl.col("uri").map_elements(redact, return_dtype=pl.String))  # stored redacted
+    now = now.with_columns(
+        pl.col("uri").map_elements(redact, return_dtype=pl.String),  # stored redacted
+        pl.col(pl.Float32, pl.Float64).fill_nan(None),  # stored as null
+    )
     manifest = {**{c: now.schema[c] for c in now.columns if c != "video_id"}, **previous.manifest}
     now = now.with_columns(pl.lit(None).alias(c) for c in manifest if c not in now.columns)
     now = now.select(

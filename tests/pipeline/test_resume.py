@@ -113,3 +113,18 @@ def test_tables_written_before_per_scorer_status_retry_by_row_status(tmp_path: P
     pq.write_table(pq.read_table(path).drop(["technical_status", "technical_error", "technical_run_id"]), path)
     d = decide(inputs(row("a")), ["1:a"], load_previous(str(tmp_path), [TECH]), [TECH], None)
     assert d.reasons["technical"] == {"retry": 1}
+
+
+def test_unchanged_pass_through_columns_of_any_type_are_not_metadata_changes(tmp_path: Path) -> None:
+    extra = {"seed": [7], "cfg": [float("nan")], "emb": [[0.5, 1.5]]}
+    types = [pa.field("seed", pa.int64()), pa.field("cfg", pa.float64()), pa.field("emb", pa.list_(pa.float32(), 2))]
+    stored = {"seed": 7, "cfg": float("nan"), "emb": [0.5, 1.5]}
+    write_run(tmp_path, "20260101T000000-aaaaaa", [row("a", **tech(1.0), **stored)], passthrough=types)
+    now = inputs(row("a"))
+    for f in types:
+        now = now.append_column(f, pa.array(extra[f.name], f.type))
+    d = decide(now, ["1:a"], load_previous(str(tmp_path), [TECH]), [TECH], None)
+    assert not d.send.any()
+    changed = now.set_column(now.schema.get_field_index("seed"), "seed", pa.array([8]))
+    d = decide(changed, ["1:a"], load_previous(str(tmp_path), [TECH]), [TECH], None)
+    assert d.metadata.tolist() == [True] and not d.todo["technical"].any()
