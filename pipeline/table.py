@@ -86,9 +86,14 @@ def _latest(state: pl.DataFrame | None, rows: pl.DataFrame) -> pl.DataFrame:
     """Merge `rows` into the running state: per video, the row with the largest (run, position).
 
     Only the new rows are sorted; they meet the state through hash joins, so a merge costs O(state + rows)."""
-    rows = rows.sort(_ORDER, nulls_last=False).unique("video_id", keep="last")
+    one_run = rows.get_column(_RUN).n_unique() == 1
+    # Rows come in position order (files in order, rows in file order): with one run that is the merge order.
+    rows = (rows if one_run else rows.sort(_ORDER, nulls_last=False)).unique("video_id", keep="last")
     if state is None:
         return rows
+    newest, oldest = state.get_column(_RUN).max(), rows.get_column(_RUN).min()
+    if one_run and oldest is not None and (newest is None or oldest > newest):  # a later run: all of it wins
+        return pl.concat([state.join(rows.select("video_id"), on="video_id", how="anti"), rows], how="diagonal_relaxed")
     old = state.select("video_id", *(pl.col(c).alias(f"{c}_old") for c in _ORDER))
     later = (pl.col(_RUN) > pl.col(f"{_RUN}_old")) | (
         pl.col(_RUN).eq_missing(pl.col(f"{_RUN}_old")) & (pl.col(_POS) > pl.col(f"{_POS}_old"))
