@@ -181,3 +181,20 @@ def test_sparse_decode_exact_for_any_sampling(videos: dict[str, Path], spec: Fra
     row = decode_one(videos["bframes_mp4"], [spec], backend="pyav", timeout_s=None)
     assert row["status"] == "ok", row["error"]
     np.testing.assert_array_equal(row[spec.column], reference_frames(videos["bframes_mp4"], spec))
+
+
+def test_each_row_gets_only_the_specs_of_the_scorers_that_run_on_it(videos: dict[str, Path], tmp_path: Path) -> None:
+    path = str(videos["h264_mp4"])
+    batch = {
+        "video_id": np.array(["a", "b", "c"], dtype=object),
+        "uri": np.array([path, path, str(tmp_path / "missing.mp4")], dtype=object),
+        "todo__videoscore": np.array([True, False, False]),
+        "todo__mjvideo": np.array([True, True, False]),
+    }
+    readers = {VIDEOSCORE.column: ["videoscore"], MJVIDEO.column: ["mjvideo"]}
+    out = Decoder([VIDEOSCORE, MJVIDEO], timeout_s=None, readers=readers)(batch)
+    assert [len(f) for f in out[VIDEOSCORE.column]] == [16, 0, 0]
+    assert [len(f) for f in out[MJVIDEO.column]] == [8, 8, 0]
+    assert np.array_equal(out[MJVIDEO.column][1], reference_frames(videos["h264_mp4"], MJVIDEO))
+    # Nothing runs on c (a metadata-only row): it is not even fetched, so its missing file is no fetch_error.
+    assert list(out["status"]) == ["ok", "ok", None] and out["content_key"][2] is None

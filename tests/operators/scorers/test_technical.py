@@ -63,3 +63,17 @@ def test_plan_validates_options() -> None:
         TechnicalScorer.plan("some/model")
     with pytest.raises(ValueError, match="unknown technical options"):
         TechnicalScorer.plan(threshold=1)
+
+
+def test_scores_and_stamps_only_the_rows_this_run_runs_it_on() -> None:
+    clip = render("crisp-motion", 1, 4, 16, 16)
+    batch = batch_of([clip, clip, EMPTY])
+    batch["status"][2], batch["error"][2] = "decode_error", "truncated"
+    batch["todo__technical"] = np.array([True, False, True])
+    out = TechnicalScorer()(batch)
+    assert out["technical_sharpness"][0] > 0 and np.isnan(out["technical_sharpness"][1])
+    assert list(out["technical_checkpoint"]) == ["builtin", None, "builtin"]
+    assert list(out["technical_device"]) == ["cpu", None, "cpu"]
+    # Its own status: ok where it scored, the decode failure where it had no frames, null where it did not run.
+    assert list(out["technical_status"]) == ["ok", None, "decode_error"]
+    assert list(out["technical_error"]) == [None, None, "truncated"]
