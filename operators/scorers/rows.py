@@ -46,7 +46,12 @@ def record_failure(batch: dict[str, np.ndarray], row: int, scorer: str, message:
 
 
 def stamp(
-    batch: dict[str, np.ndarray], scorer: str, checkpoint: str, revision: str | None, frames: str, device: str,
+    batch: dict[str, np.ndarray],
+    scorer: str,
+    checkpoint: str,
+    revision: str | None,
+    frames: str,
+    device: str,
     dtype: str,
 ) -> None:
     """Provenance and the scorer's own status on the rows it ran on; the rest stay null, so the table keeps
