@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[demo] curated manifest:       {curated}  (vidscore score reads it again)")
         print(f"[demo] HTML report:            {out / 'report' / 'report.html'}")
         print(
-            f"[demo] read the table: python -c \"import polars as pl; print(pl.read_parquet('{scores}/**/*.parquet'))\""
+            f"[demo] read the table: python -c \"from pipeline.table import latest; print(latest('{scores}').collect())\""
         )
     return code
 
