@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[demo] curated manifest:       {curated}  (vidscore score reads it again)")
         print(f"[demo] HTML report:            {out / 'report' / 'report.html'}")
         print(
-            f"[demo] read the table: python -c \"from pipeline.table import latest; print(latest('{scores}').collect())\""
+            "[demo] read the table: python -c "
+            f"\"from pipeline.table import latest; print(latest('{scores}').collect())\""
         )
     return code
 
