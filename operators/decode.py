@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from av.container import InputContainer
 
 EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
-_FLOAT_META = ("size_bytes", "num_frames", "fps", "duration_s", "width", "height", "decode_s")
+_FLOAT_META = ("size_bytes", "num_frames", "fps", "duration_s", "width", "height", "rotation", "decode_s")
 
 
 class DecodeError(Exception):
@@ -75,6 +75,15 @@ def _outputs(specs: list[FrameSpec], total: int, height: int, width: int) -> tup
     return out, slots
 
 
+def _upright(frame: np.ndarray, rotation: int) -> np.ndarray:
+    """The frame as a viewer sees it: rotated counter-clockwise by the display matrix's angle."""
+    return np.ascontiguousarray(np.rot90(frame, rotation // 90)) if rotation else frame
+
+
+def _display_size(height: int, width: int, rotation: int) -> tuple[int, int]:
+    return (width, height) if rotation % 180 else (height, width)
+
+
 def _place(frame: np.ndarray, slots: list[tuple[FrameSpec, np.ndarray, int]]) -> None:
     resized: dict[FrameSpec, np.ndarray] = {}
     for spec, array, position in slots:
@@ -91,9 +100,12 @@ def _check_length(total: int, min_frames: int) -> None:
 
 
 def _decord_frames(
-    path: str, specs: list[FrameSpec], threads: int, min_frames: int
+    path: str, specs: list[FrameSpec], threads: int, min_frames: int, rotation: int
 ) -> tuple[int, dict[str, np.ndarray]]:
     import decord
+
+    if rotation:  # decord 0.6.0 returns garbled frames for these
+        raise DecodeError(f"the video is displayed rotated by {rotation} degrees, which decord mishandles; use pyav")
 
     reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=threads)
     total = len(reader)
@@ -108,8 +120,12 @@ def _decord_frames(
     return total, out
 
 
+class _Unreliable(Exception):
+    """The container's timestamps do not identify frames; the sparse decode's assumption fails."""
+
+
 def _pyav_frames(
-    container: "InputContainer", specs: list[FrameSpec], threads: int, min_frames: int
+    container: "InputContainer", specs: list[FrameSpec], threads: int, min_frames: int, rotation: int
 ) -> tuple[int, dict[str, np.ndarray]]:
     """Sparse exact decode: frames nobody wants that no other frame references are never decoded.
 
@@ -119,24 +135,27 @@ def _pyav_frames(
     packet is in, the decoder is flushed instead of fed more packets. Only wanted frames are
     colour-converted, by one reused converter: a fresh swscale context per frame (what
     `frame.to_ndarray(format=...)` makes) nearly doubles the conversion's cost.
+
+    This keys frames by timestamp, so it first checks that timestamps identify frames (present, distinct),
+    and that every decoded frame carries one of them; otherwise it raises `_Unreliable` and the caller
+    decodes sequentially (`_sequential_frames`).
     """
     from av.video.reformatter import VideoReformatter
 
     stream = container.streams.video[0]
-    stream.thread_count = threads
     stamps = [p.pts for p in container.demux(stream) if p.size]
     if not stamps:
         raise DecodeError("video has no frames")
-    if any(t is None for t in stamps):
-        raise DecodeError("packets without timestamps; use the decord backend")
+    if any(t is None for t in stamps) or len(set(stamps)) != len(stamps):
+        raise _Unreliable("packets without distinct timestamps")
     _check_length(len(stamps), min_frames)
     order = sorted(stamps)
     context = stream.codec_context
-    out, slots = _outputs(specs, len(order), context.height, context.width)
+    out, slots = _outputs(specs, len(order), *_display_size(context.height, context.width, rotation))
     wanted: Slots = {}
     for index, targets in slots.items():
         wanted.setdefault(order[index], []).extend(targets)
-    count, rgb, unsent = len(wanted), VideoReformatter(), set(wanted)
+    count, rgb, unsent, known = len(wanted), VideoReformatter(), set(wanted), set(stamps)
     container.seek(order[0], stream=stream)
     for packet in container.demux(stream):
         unsent.discard(packet.pts)
@@ -145,14 +164,58 @@ def _pyav_frames(
         if not unsent:  # every wanted frame is in the decoder: flush it out instead of decoding more packets
             frames += context.decode(None)
         for frame in frames:
+            if frame.pts not in known:  # a frame the packets' timestamps do not name
+                raise _Unreliable(f"decoded frame with timestamp {frame.pts} that no packet carries")
             targets = wanted.pop(frame.pts, None)
             if targets:
-                _place(rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray(), targets)
+                _place(_upright(rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray(), rotation), targets)
         if not wanted or not unsent:
             break
     if wanted:
         raise DecodeError(f"{len(wanted)} of {count} sampled frames could not be decoded")
     return len(order), out
+
+
+def _sequential_frames(
+    path: str, specs: list[FrameSpec], threads: int, min_frames: int, rotation: int
+) -> tuple[int, dict[str, np.ndarray]]:
+    """Exact decode in decoder output order, trusting no timestamp: one pass counts the frames, a second
+    keeps the sampled ones (the reference recipe's frames whatever the container says)."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    with av.open(path) as container:
+        container.streams.video[0].thread_count = threads
+        total = sum(1 for _ in container.decode(video=0))
+    if not total:
+        raise DecodeError("video has no frames")
+    _check_length(total, min_frames)
+    rgb, out, slots = VideoReformatter(), None, {}
+    with av.open(path) as container:
+        container.streams.video[0].thread_count = threads
+        for index, frame in enumerate(container.decode(video=0)):
+            if out is None:
+                out, slots = _outputs(specs, total, *_display_size(frame.height, frame.width, rotation))
+            if index in slots:
+                _place(
+                    _upright(rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray(), rotation), slots[index]
+                )
+            if index >= max(slots):
+                break
+    return total, out
+
+
+def _rotation(container: "InputContainer") -> int:
+    """Degrees (counter-clockwise, a multiple of 90) the display matrix rotates the video by; from the first
+    frame, as only decoded frames carry it. Other angles are left as they are (0)."""
+    try:
+        frame = next(container.decode(video=0))
+    except (StopIteration, Exception):  # noqa: BLE001 - an undecodable start is reported by the decode itself
+        return 0
+    finally:
+        container.seek(0)
+    angle = int(round(frame.rotation or 0)) % 360
+    return angle if angle % 90 == 0 else 0
 
 
 def decode_file(
@@ -182,14 +245,20 @@ def decode_file(
                 f"frame size {meta['width']}x{meta['height']} exceeds max_pixels={max_pixels}; "
                 "raise decode max_pixels if such videos are intended"
             )
+        container.streams.video[0].thread_count = threads  # before the first decode opens the codec
+        meta["rotation"] = rotation = _rotation(container)
         if backend != "decord":
             try:
-                meta["num_frames"], out = _pyav_frames(container, specs, threads, min_frames)
-                return {**meta, "decoder": "pyav"}, out
+                try:
+                    meta["num_frames"], out = _pyav_frames(container, specs, threads, min_frames, rotation)
+                    return {**meta, "decoder": "pyav"}, out
+                except _Unreliable:
+                    meta["num_frames"], out = _sequential_frames(path, specs, threads, min_frames, rotation)
+                    return {**meta, "decoder": "pyav-sequential"}, out
             except Exception as exc:
                 if backend == "pyav" or getattr(exc, "final", False):
                     raise
-    meta["num_frames"], out = _decord_frames(path, specs, threads, min_frames)
+    meta["num_frames"], out = _decord_frames(path, specs, threads, min_frames, rotation)
     return {**meta, "decoder": "decord"}, out
 
 

@@ -38,6 +38,8 @@ METADATA_FIELDS = [
     pa.field("duration_s", pa.float32()),
     pa.field("width", pa.int32()),
     pa.field("height", pa.int32()),
+    # Display rotation applied (degrees counter-clockwise, from the display matrix): frames are scored upright.
+    pa.field("rotation", pa.int32()),
     pa.field("codec", pa.string()),
     pa.field("decoder", pa.string()),
     pa.field("decode_s", pa.float32()),
