@@ -129,11 +129,21 @@ class _Scan(NamedTuple):
     manifests: list[str]
 
 
-def _scan(fs: Any, root: str) -> _Scan:
+def _skipped(path: str, root: str, exclude: str | None) -> bool:
+    """Entries under `_`/`.`-prefixed folders (metadata, as in Spark/Hive layouts) and under `exclude` (the
+    run's own score table, when it lives inside the input folder) are not input."""
+    if exclude and (path == exclude or path.startswith(exclude.rstrip("/") + "/")):
+        return True
+    return any(part.startswith(("_", ".")) for part in path[len(root) :].split("/")[:-1])
+
+
+def _scan(fs: Any, root: str, exclude: str | None = None) -> _Scan:
     uris: list[pa.Array] = []
     keys: list[pa.Array] = []
     page_uris, page_keys, metadata, manifests = [], [], [], []
     for path, info in _listing(fs, root):
+        if _skipped(path, root, exclude):
+            continue
         if _ext(path) in VIDEO_EXTENSIONS:
             page_uris.append(to_url(fs, path))
             page_keys.append(content_key(info))
@@ -198,7 +208,9 @@ def _locate(location: str, endpoint_url: str | None) -> tuple[Any, str, dict]:
         ) from exc
 
 
-def _raw_chunks(location: str, endpoint_url: str | None) -> Iterator[tuple[pa.Table, str, list | None]]:
+def _raw_chunks(
+    location: str, endpoint_url: str | None, exclude: str | None = None
+) -> Iterator[tuple[pa.Table, str, list | None]]:
     """(table as read, base for relative uris, listing keys or None), chunk by chunk."""
     fs, path, info = _locate(location, endpoint_url)
     if info["type"] != "directory":
@@ -211,7 +223,7 @@ def _raw_chunks(location: str, endpoint_url: str | None) -> Iterator[tuple[pa.Ta
         for table in _read_tables(fs, path):
             yield table, base, None
         return
-    scan = _scan(fs, path)
+    scan = _scan(fs, path, filesystem(exclude, endpoint_url)[1] if exclude else None)
     if len(scan.uris):
         yield from _folder_chunks(fs, path, scan, location)
         return
@@ -246,14 +258,17 @@ class _UniqueIds:
         return np.unique(every[1:][every[1:] == every[:-1]])
 
 
-def iter_input(location: str, limit: int | None = None, endpoint_url: str | None = None) -> Iterator[Chunk]:
+def iter_input(
+    location: str, limit: int | None = None, endpoint_url: str | None = None, exclude: str | None = None
+) -> Iterator[Chunk]:
     """Read and validate the input at `location` (local path, file://, s3://, any fsspec URL) chunk by chunk.
+    A folder's entries under `exclude` (the score table being written) are not input.
 
     A problem anywhere raises InputError before the last chunk is returned, so a caller that consumes every
     chunk before starting work fails before any work.
     """
     seen = _UniqueIds()
-    for table, keys in _normalized(location, limit, endpoint_url):
+    for table, keys in _normalized(location, limit, endpoint_url, exclude):
         seen.add(table.column("video_id").to_pylist())
         yield Chunk(table, keys)
     suspects = seen.repeated()
@@ -261,7 +276,7 @@ def iter_input(location: str, limit: int | None = None, endpoint_url: str | None
         return
     # Rare: read the input again, comparing only the ids whose hash repeats.
     counts: dict[str, int] = {}
-    for table, _ in _normalized(location, limit, endpoint_url):
+    for table, _ in _normalized(location, limit, endpoint_url, exclude):
         ids = table.column("video_id").to_pylist()
         for i in np.asarray(ids, dtype=object)[np.isin(_UniqueIds.hashes(ids), suspects)]:
             counts[i] = counts.get(i, 0) + 1
@@ -273,9 +288,11 @@ def iter_input(location: str, limit: int | None = None, endpoint_url: str | None
         )
 
 
-def _normalized(location: str, limit: int | None, endpoint_url: str | None) -> Iterator[tuple[pa.Table, list | None]]:
+def _normalized(
+    location: str, limit: int | None, endpoint_url: str | None, exclude: str | None = None
+) -> Iterator[tuple[pa.Table, list | None]]:
     rows = 0
-    for raw, base, keys in _raw_chunks(location, endpoint_url):
+    for raw, base, keys in _raw_chunks(location, endpoint_url, exclude):
         table = normalize(raw, base)
         if limit is not None and rows + len(table) > limit:
             table, keys = table.slice(0, limit - rows), keys and keys[: limit - rows]
@@ -305,6 +322,15 @@ def normalize(table: pa.Table, base: str) -> pa.Table:
     clash = [c for c in table.column_names if c in reserved or c.startswith(manifest.RESERVED_PREFIXES)]
     if clash:
         raise InputError(f"manifest columns {clash} are reserved for the score table; rename them")
+    from operators.scorers import SCORERS
+
+    scorer_like = [c for c in table.column_names if any(c.startswith(f"{name}_") for name in SCORERS)]
+    if scorer_like:
+        prefixes = ", ".join(f"{n}_*" for n in SCORERS)
+        raise InputError(
+            f"manifest columns {scorer_like} are named like a scorer's columns ({prefixes}); readers would take "
+            "them for scores: rename them"
+        )
     uris = table.column("uri").cast(pa.string()).to_pylist()
     empty = [i for i, u in enumerate(uris) if not u]
     if empty:

@@ -4,6 +4,7 @@ Builders turn YAML into flat arguments; classes never read config objects. Every
 error that lists the valid ones, raised before any work starts.
 """
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -65,17 +66,46 @@ class ScoreConfig:
     lock_ttl_s: float = 300.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.scorers, list) or not all(isinstance(s, ScorerConfig) for s in self.scorers):
+            raise ConfigError("scorers must be a list, e.g. `scorers: [technical, {name: videoscore, batch_size: 4}]`")
         if not self.scorers:
             raise ConfigError("no scorers: add at least one with -s NAME[=CHECKPOINT]")
         names = [s.name for s in self.scorers]
         if len(set(names)) != len(names):
             raise ConfigError(f"a scorer is listed twice: {names}; each scorer writes its own columns once")
-        for name in ("limit", "batch_size", "decode_workers"):
+        for name in ("input", "output"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a path or URL, got {getattr(self, name)!r}")
+        for name in POSITIVE_INTS:
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
+            if value is not None or name in REQUIRED_INTS:
+                positive_int(name, value)
+        for name in POSITIVE_FLOATS:
+            positive_number(name, getattr(self, name))
+        if self.endpoint_url is not None and not isinstance(self.endpoint_url, str):
+            raise ConfigError(f"endpoint_url must be a URL, got {self.endpoint_url!r}")
         if self.decode_backend not in ("auto", "decord", "pyav"):
             raise ConfigError(f"decode_backend must be auto, decord or pyav, got {self.decode_backend!r}")
+
+
+POSITIVE_INTS = ("limit", "batch_size", "decode_workers", "decode_batch_size", "max_pixels", "min_frames",
+                 "scorer_workers", "rows_per_file")  # fmt: skip
+REQUIRED_INTS = ("decode_batch_size", "max_pixels", "min_frames", "scorer_workers", "rows_per_file")
+POSITIVE_FLOATS = ("decode_timeout_s", "gpu_memory_gb", "lock_ttl_s")
+
+
+def positive_int(name: str, value: Any) -> int:
+    """`value` if it is a whole number >= 1 (not a bool, a fraction or text), else a ConfigError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def positive_number(name: str, value: Any) -> float:
+    """`value` if it is a finite number > 0, else a ConfigError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
 
 
 def parse_scorer(text: str) -> ScorerConfig:
@@ -102,6 +132,8 @@ def load_yaml(path: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown keys {unknown} in {path}; valid keys: {sorted(valid)}")
     if "scorers" in data:
+        if not isinstance(data["scorers"], list | type(None)):
+            raise ConfigError(f"{path}: scorers must be a list, e.g. `scorers: [technical]`, got {data['scorers']!r}")
         data["scorers"] = [_scorer_entry(e, path) for e in data["scorers"] or []]
     return data
 

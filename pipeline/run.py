@@ -89,7 +89,9 @@ def _run(cfg: ScoreConfig, plans: list[ScorerPlan], started: datetime, run_id: s
         return ray.put(table)
 
     previous = load_previous(cfg.output, plans, cfg.endpoint_url)
-    staged = stage(iter_input(cfg.input, cfg.limit, cfg.endpoint_url), previous, plans, cfg.endpoint_url, put)
+    staged = stage(
+        iter_input(cfg.input, cfg.limit, cfg.endpoint_url, exclude=cfg.output), previous, plans, cfg.endpoint_url, put
+    )
     del previous
     passthrough = [f for f in staged.schema or [] if f.name not in STANDARD]
     schema = score_schema([f for p in plans for f in p.fields], passthrough)

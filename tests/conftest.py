@@ -1,12 +1,30 @@
 """Shared fixtures: real encoded videos and one local Ray cluster for the end-to-end tests."""
 
 import os
+import tempfile
 from pathlib import Path
 
-import numpy as np
-import pytest
+# A hub cache, in the hub's own layout, holding the files the scorers' plans check for the published checkpoints:
+# plans resolve hub ids before any work (offline clusters pre-populate this cache the same way), and this
+# machine cannot reach the hub. Set before anything imports huggingface_hub, which reads it once.
+HUB_CACHE = Path(tempfile.mkdtemp(prefix="vidscore-hub-cache-"))
+os.environ["HF_HUB_CACHE"] = str(HUB_CACHE)
+for _repo, _file in [
+    *((f"TIGER-Lab/{n}", "config.json") for n in ("VideoScore", "VideoScore-anno-only", "VideoScore-v1.1",
+                                                    "MantisScore", "MantisScore-anno-only")),
+    ("MJ-Bench/MJ-VIDEO-2B", "model.safetensors"),
+    ("OpenGVLab/InternVL2-2B", "config.json"),
+]:  # fmt: skip
+    _root = HUB_CACHE / f"models--{_repo.replace('/', '--')}"
+    (_root / "snapshots" / ("0" * 40)).mkdir(parents=True, exist_ok=True)
+    (_root / "snapshots" / ("0" * 40) / _file).write_text("{}")
+    (_root / "refs").mkdir(exist_ok=True)
+    (_root / "refs" / "main").write_text("0" * 40)
 
-from jobs.corpus import encode_video, make_corpus, render
+import numpy as np  # noqa: E402 - after the hub cache is set
+import pytest  # noqa: E402
+
+from jobs.corpus import encode_video, make_corpus, render  # noqa: E402
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 FIXTURES = Path(__file__).parent / "fixtures"

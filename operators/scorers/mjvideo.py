@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from operators.frames import FrameSpec
-from operators.scorers.plan import ScorerPlan
+from operators.scorers.plan import ScorerPlan, whole
 from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
 from operators.scorers.runtime import (
     attention_implementation,
+    check_hub,
     device_dtype,
     length_buckets,
     pick_device,
@@ -129,12 +130,16 @@ class MJVideoScorer:
         checkpoint = checkpoint or DEFAULT_CHECKPOINT
         base = options.get("base") or DEFAULT_BASE
         config, size = _local_config(checkpoint, base), 448
+        if not _is_local(checkpoint):
+            check_hub(checkpoint, WEIGHTS, options.get("revision"), options.get("cache_dir"))
+        if not _is_local(base):
+            check_hub(base, "config.json", None, options.get("cache_dir"))
         if config is not None:  # local files: validate now, and follow their image size
             from operators.scorers.internvl2 import check_config, image_size
 
             check_config(config)
             size = image_size(config)
-        batch_size = int(options.get("batch_size", 8))
+        batch_size = whole(options, "batch_size", 8)
         kwargs = {"checkpoint": checkpoint, "base": base, "device": options.get("device", "auto"),
                   "revision": options.get("revision"), "cache_dir": options.get("cache_dir")}  # fmt: skip
         return ScorerPlan(

@@ -55,3 +55,11 @@ class Scorer(Protocol):
     def plan(cls, checkpoint: str | None = None, **options: Any) -> ScorerPlan: ...
 
     def __call__(self, batch: dict[str, np.ndarray], drop_frames: bool = False) -> dict[str, np.ndarray]: ...
+
+
+def whole(options: dict[str, Any], key: str, default: int) -> int:
+    """A scorer option that must be a whole number >= 1 (`batch_size: 2.5` or `"ten"` is refused, not truncated)."""
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+    return value

@@ -119,3 +119,24 @@ def weights_hash(files: Sequence[Path]) -> str:
 def pinned_commit(revision: str | None) -> str | None:
     """The revision when it is a full hub commit hash (a branch or tag can move, so it pins nothing)."""
     return revision if revision and re.fullmatch(r"[0-9a-f]{40}", revision) else None
+
+
+def check_hub(repo: str, filename: str, revision: str | None = None, cache_dir: str | None = None) -> None:
+    """Fail on the driver, before any work, when a hub checkpoint cannot be resolved: `filename` must be in the
+    local hub cache or, online, exist in `repo` at `revision` (a metadata request; nothing is downloaded)."""
+    import os
+
+    from huggingface_hub import file_exists, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo, filename, cache_dir=cache_dir, revision=revision)
+    if isinstance(cached, str):
+        return
+    fix = "check the id and revision, the network and HF_TOKEN, or give a local directory in the hub layout"
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise ValueError(f"checkpoint {repo!r} is not in the local hub cache and HF_HUB_OFFLINE is set; {fix}")
+    try:
+        found = file_exists(repo, filename, revision=revision)
+    except Exception as exc:  # noqa: BLE001 - unreachable hub, bad token, bad revision: all refuse here
+        raise ValueError(f"checkpoint {repo!r} cannot be resolved on the hub ({type(exc).__name__}); {fix}") from exc
+    if not found:
+        raise ValueError(f"checkpoint {repo!r} has no {filename} on the hub (a typo in the id?); {fix}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from operators.frames import FrameSpec
-from operators.scorers.plan import ScorerPlan
+from operators.scorers.plan import ScorerPlan, whole
 from operators.scorers.rows import finish, float_columns, scorable, stamp
 from schemas import technical as cols
 
@@ -63,7 +63,7 @@ class TechnicalScorer:
             frame_spec=SPEC,
             fields=tuple(cols.FIELDS),
             init_kwargs=kwargs,
-            batch_size=int(options.get("batch_size", 16)),
+            batch_size=whole(options, "batch_size", 16),
             checkpoint="builtin",
             revision=cls(**kwargs).revision,
         )

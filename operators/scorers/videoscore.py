@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from operators.frames import FrameSpec
-from operators.scorers.plan import ScorerPlan
+from operators.scorers.plan import ScorerPlan, whole
 from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
 from operators.scorers.runtime import (
     attention_implementation,
+    check_hub,
     device_dtype,
     length_buckets,
     pick_device,
@@ -154,6 +155,8 @@ class VideoScoreScorer:
         key = checkpoint.lower()
         if key in UNSUPPORTED:
             raise ValueError(f"{checkpoint} is {UNSUPPORTED[key]}; use one of {sorted(CHECKPOINT_FRAMES)}")
+        if not looks_local:
+            check_hub(checkpoint, "config.json", options.get("revision"), options.get("cache_dir"))
         config = _local_files(path) if looks_local else {}
         if looks_local:
             checkpoint = str(path.resolve())
@@ -161,11 +164,9 @@ class VideoScoreScorer:
         if hint is not None and (type(hint) is not int or hint < 1):
             raise ValueError(f"{path / 'config.json'}: vidscore_num_frames must be a positive integer")
         frames = CHECKPOINT_FRAMES.get(key) or hint or (48 if "v1.1" in path.name.lower() else 16)
-        frames = frames if options.get("num_frames") is None else int(options["num_frames"])
+        frames = frames if options.get("num_frames") is None else whole(options, "num_frames", frames)
         size = _frame_size(path if looks_local else None)
-        batch_size = int(options.get("batch_size", 4))
-        if frames < 1 or batch_size < 1:
-            raise ValueError(f"num_frames and batch_size must be >= 1, got {frames} and {batch_size}")
+        batch_size = whole(options, "batch_size", 4)
         kwargs = {
             "checkpoint": checkpoint,
             "num_frames": frames,

@@ -109,14 +109,19 @@ def test_killed_decode_worker_costs_nothing(ray_cluster: str, tmp_path: Path) ->
     assert sum(summary["actor_restarts"].values()) >= 1 and "worker restarts:" in stdout
 
 
-def decoder_workers() -> list[int]:
+def decoder_workers(timeout_s: float = 60) -> list[int]:
     """Pids of the live decode actors in the test cluster (Ray's GCS actor table; this test process is a driver
-    of that cluster). A killed driver's job ends with its actors, so these belong to the run under test."""
+    of that cluster). A killed driver's job ends with its actors, so these belong to the run under test. Polled:
+    the table can lag the actor's start."""
     from ray._private.state import actors
 
-    return [
-        int(a["Pid"]) for a in actors().values() if "Decoder" in a.get("ActorClassName", "") and a["State"] == "ALIVE"
-    ]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        table = actors().values()
+        found = [int(a["Pid"]) for a in table if "Decoder" in a.get("ActorClassName", "") and a["State"] == "ALIVE"]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 def test_incremental_runs_score_only_new_changed_or_reconfigured(tmp_path: Path, ray_cluster: str) -> None:

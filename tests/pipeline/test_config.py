@@ -38,5 +38,5 @@ def test_bad_configs(tmp_path: Path) -> None:
         merge({}, {"input": "x"})
     with pytest.raises(ConfigError, match="listed twice"):
         merge({}, {"input": "x", "output": "y", "scorers": [ScorerConfig("technical")] * 2})
-    with pytest.raises(ConfigError, match="limit must be >= 1"):
+    with pytest.raises(ConfigError, match="limit must be a whole number >= 1"):
         merge({}, {"input": "x", "output": "y", "limit": 0})

@@ -133,8 +133,10 @@ def test_plan_rejects_bad_configuration(ckpt: Path, tmp_path: Path) -> None:
         VideoScoreScorer.plan(str(lost))
     with pytest.raises(ValueError, match="valid: num_frames, batch_size, device, revision, cache_dir"):
         VideoScoreScorer.plan("TIGER-Lab/VideoScore", frames=16)
-    with pytest.raises(ValueError, match="num_frames and batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="num_frames must be a whole number >= 1, got 0"):
         VideoScoreScorer.plan("TIGER-Lab/VideoScore", num_frames=0)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 2.5"):
+        VideoScoreScorer.plan("TIGER-Lab/VideoScore", batch_size=2.5)
     with pytest.raises(ValueError, match="Qwen2-VL"):
         VideoScoreScorer.plan("TIGER-Lab/VideoScore-Qwen2-VL")
 
