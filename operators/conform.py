@@ -9,6 +9,8 @@ from pipeline.storage import redact
 
 
 def _column(values: np.ndarray, type_: pa.DataType) -> pa.Array:
+    if values.ndim > 1:  # Ray hands fixed-size lists (embeddings) over as an (n, k, ...) tensor
+        return pa.array(list(values), type=type_, from_pandas=True)
     if pa.types.is_integer(type_) and values.dtype.kind == "f":
         # Metadata travels as float with NaN for "unknown"; NaN becomes null, whole numbers stay exact.
         return pa.array(values, from_pandas=True).cast(type_)

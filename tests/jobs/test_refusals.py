@@ -74,3 +74,20 @@ def test_output_inside_the_input_folder(tmp_path: Path, clip: Path, ray_cluster:
     for _ in range(2):  # a folder of manifests, the table inside it: its Parquet and JSON are not manifests
         assert main([str(manifests), "-o", str(manifests / "scores")]) == 0
     assert "1 input videos, 1 up to date" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_pass_through_embeddings_survive_the_pipeline(tmp_path: Path, clip: Path, ray_cluster: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.table import latest
+
+    emb = pa.array([[0.5, 1.5, 2.5], [3.0, 4.0, 5.0]], pa.list_(pa.float32(), 3))
+    manifest = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"uri": [str(clip)] * 2, "video_id": ["a", "b"], "emb": emb}), manifest)
+    assert main([str(manifest), "-o", str(tmp_path / "scores")]) == 0
+    rows = latest(str(tmp_path / "scores"), ["emb", "status"]).collect().sort("video_id").to_dicts()
+    assert [r["emb"] for r in rows] == [[0.5, 1.5, 2.5], [3.0, 4.0, 5.0]] and {r["status"] for r in rows} == {"ok"}
+    schema = pq.read_schema(next((tmp_path / "scores").rglob("part-*.parquet")))
+    assert schema.field("emb").type == pa.list_(pa.float32(), 3)

@@ -34,3 +34,27 @@ def test_conform_to_score_schema() -> None:
     # A scorer's values carry the run that computed them, only where it ran (readers keep earlier values).
     assert [r["technical_run_id"] for r in rows] == ["run-1", None]
     assert rows[1]["uri"] == "https://h/b.mp4"  # presigned query strings never reach the table
+
+
+def test_pass_through_columns_of_any_arrow_type() -> None:
+    """Embeddings arrive from Ray as a 2-D tensor; lists, structs and dictionaries as objects."""
+    types = {
+        "emb": pa.list_(pa.float32(), 3),
+        "tags": pa.list_(pa.string()),
+        "meta": pa.struct([("a", pa.int64())]),
+        "kind": pa.dictionary(pa.int32(), pa.string()),
+    }
+    schema = score_schema(FIELDS, [pa.field(k, t) for k, t in types.items()])
+    batch = {
+        "video_id": np.array(["a", "b"], dtype=object),
+        "uri": np.array(["/a", "/b"], dtype=object),
+        "status": np.array(["ok", "ok"], dtype=object),
+        "error": np.array([None, None], dtype=object),
+        "emb": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "tags": np.array([["x"], ["y", "z"]], dtype=object),
+        "meta": np.array([{"a": 1}, {"a": 2}], dtype=object),
+        "kind": np.array(["u", "v"], dtype=object),
+    }
+    rows = conform(batch, schema, "run-1", ["technical"]).to_pylist()
+    assert rows[1]["emb"] == [3.0, 4.0, 5.0] and rows[1]["tags"] == ["y", "z"]
+    assert rows[0]["meta"] == {"a": 1} and rows[1]["kind"] == "v"
