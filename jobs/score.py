@@ -1,10 +1,12 @@
 """`vidscore score INPUT -o OUTPUT [-s NAME[=CHECKPOINT]]...`: score a video corpus into a Parquet table.
 
 Uses the Ray cluster in RAY_ADDRESS when set (e.g. under `ray job submit`), else starts a local Ray.
-Exit codes: 0 done (bad videos are rows with a status), 2 bad configuration or unusable storage.
+Exit codes: 0 done (bad videos are rows with a status), 2 bad configuration or unusable storage (before any
+work), 3 done but more videos failed than the failure budget allows (the summary says which part).
 """
 
 import argparse
+import logging
 import sys
 
 from operators.read import InputError
@@ -30,11 +32,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--decode-workers", type=int, help="most decode actors (default: free CPUs)")
     p.add_argument("--decode-backend", choices=["auto", "decord", "pyav"], help="video decoder (default auto)")
     p.add_argument("--endpoint-url", help="S3-compatible endpoint URL (default: AWS_ENDPOINT_URL or AWS)")
+    p.add_argument(
+        "--failure-budget", type=float, metavar="FRACTION", help="share of videos that may fail, for decode and each "
+        "scorer, before the run exits with code 3 (default: decode 0.5, each scorer 0.1)",
+    )  # fmt: skip
     return p
+
+
+def setup_logging() -> None:
+    """One line per notable event on stderr (plan, skips, pools, retries, failures): what a Ray job's log keeps."""
+    log = logging.getLogger("vidscore")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s vidscore %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    setup_logging()
     try:
         file_values = load_yaml(args.config) if args.config else {}
         cli = {
@@ -46,15 +64,18 @@ def main(argv: list[str] | None = None) -> int:
             "decode_workers": args.decode_workers,
             "decode_backend": args.decode_backend,
             "endpoint_url": args.endpoint_url,
+            "failure_budget": args.failure_budget,
         }
         cfg = merge(file_values, cli)
         from pipeline.run import run
 
-        run(cfg)
+        summary = run(cfg)
     except (ConfigError, InputError, OutputError) as exc:
         print(f"vidscore score: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    for line in summary["over_budget"]:
+        print(f"vidscore score: over the failure budget: {line}", file=sys.stderr)
+    return summary["exit_code"]
 
 
 if __name__ == "__main__":

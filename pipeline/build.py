@@ -3,6 +3,7 @@
 This is the only module that sets Ray resources, pool sizes and batch sizes.
 """
 
+import logging
 import math
 import os
 import warnings
@@ -15,6 +16,7 @@ from operators.decode import Decoder
 from operators.scorers.plan import ScorerPlan
 from pipeline.config import ScoreConfig
 
+log = logging.getLogger("vidscore")
 # Scorer and bookkeeping actors declare a small CPU share so decode workers can have the rest of a node;
 # a scorer actor that took a whole CPU on a 2-CPU machine would starve the decode stage.
 SCORER_CPUS = 0.25
@@ -148,4 +150,6 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
         num_cpus=LIGHT_TASK_CPUS,
     )
     pools = {Decoder.__name__: workers, **{p.cls.__name__: placements[p.name].actors for p in plans}}
+    log.info("pools: decode up to %d actors; %s", workers, ", ".join(
+        f"{p.name} {placements[p.name].actors} x {placements[p.name].num_gpus or 'CPU'}" for p in plans))  # fmt: skip
     return ds, pools

@@ -46,6 +46,8 @@ class ScoreConfig:
         rows_per_file: target rows per output Parquet file.
         lock_ttl_s: a run's claim on the table expires this long after its last heartbeat (a crashed run's
             claim stops blocking new runs then).
+        failure_budget: the share of videos that may fail before the run exits with code 3: one fraction for
+            every part, or a mapping of `decode`, scorer names and `default` to fractions (`pipeline.budget`).
     """
 
     input: str
@@ -64,6 +66,7 @@ class ScoreConfig:
     endpoint_url: str | None = None
     rows_per_file: int = 5000
     lock_ttl_s: float = 300.0
+    failure_budget: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.scorers, list) or not all(isinstance(s, ScorerConfig) for s in self.scorers):

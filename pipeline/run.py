@@ -1,6 +1,7 @@
 """One score run: validate everything, start (or join) Ray, execute, write, summarize."""
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -12,6 +13,7 @@ import pyarrow.compute as pc
 
 from operators.read import iter_input
 from operators.scorers.plan import ScorerPlan
+from pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
 from pipeline.build import LIGHT_TASK_CPUS, build
 from pipeline.config import ConfigError, ScoreConfig
 from pipeline.lock import TableLock
@@ -24,6 +26,7 @@ from pipeline.summary import actor_restarts, pool_busy, render, stage_times, sum
 from schemas.scores import score_schema
 
 STANDARD = ("video_id", "uri", "prompt", "generator")
+log = logging.getLogger("vidscore")
 
 
 def plan_scorers(cfg: ScoreConfig) -> list[ScorerPlan]:
@@ -54,6 +57,10 @@ def environment() -> dict[str, str | None]:
     return out
 
 
+def _first(errors: list[str], status: str) -> str | None:
+    return next((e for e in errors if f": {status}: " in e), None)
+
+
 def _local_abs(location: str) -> str:
     """Workers may run in another directory (ray job submit): make local paths absolute."""
     return location if "://" in location else os.path.abspath(location)
@@ -65,14 +72,23 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     # Resolved on the driver: workers of an existing cluster do not see the driver's AWS_ENDPOINT_URL.
     cfg.endpoint_url = s3_endpoint(cfg.endpoint_url)
     plans = plan_scorers(cfg)
+    try:
+        budget = budgets(cfg.failure_budget, [p.name for p in plans])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     check_output(cfg.output, cfg.endpoint_url)
     started = datetime.now(timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    for p in plans:
+        log.info("plan: %s checkpoint=%s revision=%s frames=%s", p.name, p.checkpoint, p.revision, p.frame_spec.key)
     with TableLock(cfg.output, run_id, cfg.lock_ttl_s, cfg.endpoint_url):
-        return _run(cfg, plans, started, run_id, echo)
+        log.info("run %s holds %s", run_id, redact(cfg.output))
+        return _run(cfg, plans, budget, started, run_id, echo)
 
 
-def _run(cfg: ScoreConfig, plans: list[ScorerPlan], started: datetime, run_id: str, echo: Any) -> dict[str, Any]:
+def _run(
+    cfg: ScoreConfig, plans: list[ScorerPlan], budget: dict[str, float], started: datetime, run_id: str, echo: Any
+) -> dict[str, Any]:
     ray_start_s = 0.0
 
     def put(table: pa.Table) -> Any:
@@ -102,6 +118,7 @@ def _run(cfg: ScoreConfig, plans: list[ScorerPlan], started: datetime, run_id: s
     for name, counts in staged.scorers.items():
         why = ", ".join(f"{k} {v}" for k, v in counts["reasons"].items()) or "nothing stale"
         echo(f"  {name}: scores {counts['scored']} ({why}), skips {counts['skipped']}")
+        log.info("skips: %s scores %d (%s), skips %d", name, counts["scored"], why, counts["skipped"])
 
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
@@ -121,7 +138,8 @@ def _run(cfg: ScoreConfig, plans: list[ScorerPlan], started: datetime, run_id: s
     wall = time.perf_counter() - start
 
     score_columns = [f.name for p in plans for f in p.fields if pa.types.is_floating(f.type)]
-    columns = ["video_id", "generator", "status", "error", "duration_s", *score_columns]
+    own = [f"{p.name}_status" for p in plans]
+    columns = ["video_id", "generator", "status", "error", "duration_s", *own, *score_columns]
     rows = read_files(files, columns, cfg.endpoint_url)
     rows = rows.filter(pc.is_valid(rows.column("status")))  # metadata-only rows were not scored
     summary = summarize(
@@ -140,6 +158,17 @@ def _run(cfg: ScoreConfig, plans: list[ScorerPlan], started: datetime, run_id: s
         pool_busy=pool_busy(stages, pools, wall),
         actor_restarts=restarts,
     )
+    summary["failure_budget"] = assess(rows, budget)
+    summary["over_budget"] = breaches(summary["failure_budget"])
+    summary["exit_code"] = EXIT_OVER_BUDGET if summary["over_budget"] else 0
+    for status, count in sorted(summary["status"].items()):
+        if status != "ok":
+            log.warning("failures: %d videos %s (first: %s)", count, status, _first(summary["errors"], status))
+    for name, count in restarts.items():
+        log.warning("retries: %s workers restarted %d times", name, count)
+    for line in summary["over_budget"]:
+        log.error("over the failure budget: %s", line)
+    log.info("done: %d rows written, exit code %d", summary["rows"], summary["exit_code"])
     summary["summary_path"] = write_json(
         cfg.output, f"run-{run_id}.json", json.dumps(summary, indent=2), cfg.endpoint_url
     )

@@ -1,10 +1,12 @@
 """Filesystem access through fsspec: local paths, file://, s3:// (any fsspec URL), with safe messages."""
 
+import logging
 import os
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+log = logging.getLogger("vidscore")
 _SECRET_PARAM = re.compile(r"(?i)(X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId|token|sig|se|sp|sv)=[^&\s]*")
 
 
@@ -123,7 +125,13 @@ def with_retries(fn: Any, *args: Any, attempts: int = 6, base_s: float = 0.2, **
         except Exception as exc:
             if attempt == attempts - 1 or not is_transient(exc):
                 raise
-            time.sleep(base_s * 2**attempt * (0.5 + random.random()))
+            pause = base_s * 2**attempt * (0.5 + random.random())
+            reason = redact_text(f"{type(exc).__name__}: {exc}")[:200]
+            name = getattr(fn, "__name__", "call")
+            log.warning(
+                "retries: storage %s (%s), attempt %d of %d in %.1fs", name, reason, attempt + 2, attempts, pause
+            )
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 
