@@ -181,7 +181,7 @@ def listing(objects: int, put_sample: int) -> None:
     from moto.server import ThreadedMotoServer
 
     from operators.read import read_input
-    from pipeline.storage import filesystem
+    from operators.storage import filesystem
 
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}.items():
         os.environ.setdefault(name, value)

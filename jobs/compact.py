@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 import polars as pl
 import pyarrow.parquet as pq
 
+from operators.storage import filesystem, is_local, s3_endpoint, with_retries
+from operators.urls import redact
 from pipeline.lock import TableLock, TableLocked
 from pipeline.output import META_DIR, OutputError, check_output
 from pipeline.sink import commit_file
-from pipeline.storage import filesystem, is_local, redact, s3_endpoint, with_retries
 from pipeline.table import TableError, file_schemas, read_latest, scorer_names
 
 ROWS_PER_FILE = 1_000_000

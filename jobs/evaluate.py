@@ -19,7 +19,7 @@ import polars as pl
 from jobs import labels as L
 from jobs import metrics as M
 from jobs.table import JobError, read_scores, score_columns, write_text
-from pipeline.storage import redact
+from operators.urls import redact
 from schemas import mjvideo, videoscore
 from schemas.scores import OK
 

@@ -17,7 +17,8 @@ import polars as pl
 
 from jobs import rules as R
 from jobs.table import JobError, check_output_format, manifest_columns, read_scores, score_columns, write_frame
-from pipeline.storage import filesystem, redact
+from operators.storage import filesystem
+from operators.urls import redact
 from schemas.scores import OK
 
 

@@ -21,7 +21,8 @@ from typing import Any
 import polars as pl
 
 from jobs.table import JobError
-from pipeline.storage import filesystem, redact
+from operators.storage import filesystem
+from operators.urls import redact
 
 FORMATS = ("videofeedback", "evalcrafter", "pairwise", "mjbench")
 PATH_KEYS = ("video", "video_path", "video_link", "path", "uri")

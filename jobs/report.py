@@ -17,7 +17,8 @@ import polars as pl
 
 from jobs import html, stats
 from jobs.table import JobError, read_scores, score_columns, write_text
-from pipeline.storage import join, redact
+from operators.storage import join
+from operators.urls import redact
 from schemas.scores import OK
 
 NO_GENERATOR = "(none)"

@@ -9,7 +9,8 @@ import posixpath
 import polars as pl
 
 from operators.scorers import SCORERS
-from pipeline.storage import filesystem, redact, to_url
+from operators.storage import filesystem, to_url
+from operators.urls import redact
 from pipeline.table import TableError, file_schemas, read_latest
 from schemas.scores import BASE_FIELDS, METADATA_FIELDS
 

@@ -15,7 +15,8 @@ import numpy as np
 from operators.frames import FrameSpec, resize_frame, sample_indices, target_size
 from operators.sandbox import Sandbox, SandboxTimeout, arena
 from operators.scorers.rows import arrow_safe, wanted
-from pipeline.storage import content_key, filesystem, is_local, redact, redact_text, with_retries
+from operators.storage import content_key, filesystem, is_local, with_retries
+from operators.urls import redact, redact_text
 from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ which pass through to the score table unchanged.
 import hashlib
 import io
 import posixpath
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -17,12 +18,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.storage import content_key, filesystem, join, redact, to_url
+from operators.storage import content_key, filesystem, join, to_url
+from operators.urls import identity, redact
 from schemas import manifest, scores
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".gif")
 MANIFEST_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 METADATA_NAMES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
+_IDENTIFIER = re.compile(
+    r"(?i)^(uri|url|path|prompt|caption|text|generator|file_?name)$|(^|_)(id|ids|uuid|key|hash|name|code|sha\d*|md5)$"
+)
 PROMPT_ALIASES = ("caption", "text")
 CHUNK_ROWS = 16384  # Parquet rows and listed videos per chunk
 JSON_BLOCK_BYTES = 8 << 20  # JSON Lines bytes per chunk (~40k typical rows)
@@ -77,7 +82,11 @@ def _read_tables(fs: Any, path: str) -> Iterator[pa.Table]:
         elif fmt == "csv":
             import pyarrow.csv as pcsv
 
-            yield pcsv.read_csv(f)
+            # CSV has no types: identifier-like columns are text, so `007` stays `007` (a guessed int would be 7).
+            names = pcsv.open_csv(f).schema.names
+            f.seek(0)
+            text = {n: pa.string() for n in names if _IDENTIFIER.search(n)}
+            yield pcsv.read_csv(f, convert_options=pcsv.ConvertOptions(column_types=text))
         else:
             yield from _json_tables(f, path)
 
@@ -339,8 +348,8 @@ def normalize(table: pa.Table, base: str) -> pa.Table:
     given = [None] * len(uris)
     if "video_id" in table.column_names:
         given = table.column("video_id").cast(pa.string()).to_pylist()
-    # Ids come from the uri without its query string: re-signing a presigned URL keeps the same id.
-    ids = [g if g else video_id_for(redact(u)) for g, u in zip(given, uris)]
+    # Ids come from the uri's identity: re-signing a presigned URL keeps the id, `#`/`?` in object keys count.
+    ids = [g if g else video_id_for(identity(u)) for g, u in zip(given, uris)]
     if "prompt" not in table.column_names:
         alias = next((a for a in PROMPT_ALIASES if a in table.column_names), None)
         table = table.append_column("prompt", table.column(alias) if alias else pa.nulls(len(table)))

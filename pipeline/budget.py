@@ -46,7 +46,7 @@ def _share(failed: int, of: int, budget: float) -> dict[str, Any]:
 def assess(rows: pa.Table, budget: dict[str, float]) -> dict[str, dict[str, Any]]:
     """Per part: failures among the videos this run decoded (rows with a status) or scored with that scorer
     (its own status set, frames decoded), against the budget."""
-    status = rows.column("status")
+    status = rows.column("status").cast(pa.string())  # null-typed when this run wrote no rows
     decoded = pc.is_valid(status)
     decode_failed = pc.is_in(status, pa.array(DECODE_FAILURES))
     out = {

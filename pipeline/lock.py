@@ -16,8 +16,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from operators.storage import filesystem, is_local
+from operators.urls import redact
 from pipeline.output import META_DIR, OutputError
-from pipeline.storage import filesystem, is_local, redact
 
 LOCK_DIR = f"{META_DIR}/lock"
 

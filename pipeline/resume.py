@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from operators.scorers.plan import ScorerPlan
 from operators.scorers.rows import todo_column
-from pipeline.storage import content_key, filesystem, redact, with_retries
+from operators.storage import content_key, filesystem, with_retries
+from operators.urls import redact
 from pipeline.table import DECODE_COLUMNS, SYSTEM_COLUMNS, file_schemas, group_of, read_latest, scorer_names
 from schemas.scores import RETRYABLE
 

@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 
 from operators.read import iter_input
 from operators.scorers.plan import ScorerPlan
+from operators.storage import s3_endpoint
+from operators.urls import redact
 from pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
 from pipeline.build import LIGHT_TASK_CPUS, build
 from pipeline.config import ConfigError, ScoreConfig
@@ -21,7 +23,6 @@ from pipeline.output import check_output, read_files, write_json
 from pipeline.resume import load_previous
 from pipeline.sink import ScoreTableSink
 from pipeline.stage import stage
-from pipeline.storage import redact, s3_endpoint
 from pipeline.summary import actor_restarts, pool_busy, render, stage_times, summarize
 from schemas.scores import score_schema
 

@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 import pyarrow.parquet as pq
 
+from operators.storage import filesystem, polars_options, to_url
+from operators.urls import redact
 from pipeline.output import table_files
-from pipeline.storage import filesystem, polars_options, redact, to_url
 from schemas.scores import METADATA_FIELDS, OK, SCORE_ERROR
 
 DECODE_COLUMNS = ("status", "error", *(f.name for f in METADATA_FIELDS))

@@ -45,7 +45,13 @@ def test_bad_input_corpus(tmp_path: Path, ray_cluster: str) -> None:
     (d / "metadata.jsonl").write_text(json.dumps({"file_name": "missing.mp4", "prompt": "never uploaded"}) + "\n")
 
     out = tmp_path / "scores"
-    assert main([str(d), "-o", str(out)]) == 0
+    # 8 of 11 videos fail to decode: past the default decode budget (half), so the run is red (exit 3), and
+    # still writes every row and its summary.
+    assert main([str(d), "-o", str(out)]) == 3
+    summary = json.loads(next((out / "_vidscore").glob("run-*.json")).read_text())
+    assert summary["failure_budget"]["decode"] == {"failed": 8, "of": 11, "fraction": 0.7273, "budget": 0.5,
+                                                   "breached": True}  # fmt: skip
+    assert summary["exit_code"] == 3 and not summary["failure_budget"]["technical"]["breached"]
     rows = {r["uri"].rsplit("/", 1)[1]: r for r in pads.dataset(str(out), format="parquet").to_table().to_pylist()}
     expected = {
         "good.mp4": ("ok", None),

@@ -121,7 +121,7 @@ def test_folder_of_mixed_videos(ray_cluster: str, tmp_path: Path) -> None:
     [
         (["-s", "nosuch"], "unknown scorer 'nosuch'"),
         (["-s", "technical=some/ckpt"], "no checkpoint"),
-        (["--limit", "0"], "limit must be >= 1"),
+        (["--limit", "0"], "limit must be a whole number >= 1"),
     ],
 )
 def test_bad_configuration_fails_before_work(

@@ -171,7 +171,7 @@ def test_duplicates_in_different_chunks_are_named(tmp_path: Path, monkeypatch) -
 
 def test_folder_listing_chunks_carry_the_content_keys_the_decoder_computes(tmp_path: Path, monkeypatch) -> None:
     import operators.read as read
-    from pipeline.storage import content_key, filesystem
+    from operators.storage import content_key, filesystem
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 3)
     for i in range(7):
@@ -197,3 +197,13 @@ def test_a_hash_collision_is_not_a_duplicate(tmp_path: Path, monkeypatch) -> Non
     twice = [*rows, {"uri": "a.mp4", "video_id": "x"}, {"uri": "b.mp4", "video_id": "x"}]
     with pytest.raises(InputError, match=r"1 video_id values occur more than once \(e.g. \['x'\]\)"):
         read_input(str(write_manifest(tmp_path / "d.jsonl", twice)))
+
+
+def test_csv_manifest_values_round_trip_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("video_id,uri,generator,clip_hash,seed,score\n007,a.mp4,0042,00ff,7,0.50\n010,b.mp4,1e3,0e1,8,1\n")
+    table = read_input(str(path))
+    assert table.column("video_id").to_pylist() == ["007", "010"]
+    assert table.column("generator").to_pylist() == ["0042", "1e3"]  # a generator name, not a number
+    assert table.column("clip_hash").to_pylist() == ["00ff", "0e1"]
+    assert table.column("seed").to_pylist() == [7, 8]  # other columns keep their inferred types

@@ -46,3 +46,22 @@ def test_large_prefix_lists_every_object_in_pages(s3: S3) -> None:
     assert len(set(table.column("video_id").to_pylist())) == OBJECTS
     # One HEAD for the prefix, then one LIST per page: nothing per object.
     assert proxy.counts["requests"] <= OBJECTS // PAGE + 3, proxy.counts
+
+
+def test_keys_with_hash_and_question_mark_are_distinct_videos(s3: S3, clip) -> None:
+    """`#` and `?` are part of an S3 key: each such object is its own video, fetched by its own key."""
+    import numpy as np
+
+    from operators.decode import Decoder
+    from operators.frames import FrameSpec
+
+    bucket = s3.bucket("keys")
+    names = ["gen x/hash#1.mp4", "gen x/hash#2.mp4", "gen x/what?.mp4"]
+    for name in names:
+        s3.client.upload_file(str(clip), bucket, name)
+    table = read_input(f"s3://{bucket}/", endpoint_url=s3.url)
+    assert table.column("uri").to_pylist() == [f"s3://{bucket}/{n}" for n in names]
+    assert len(set(table.column("video_id").to_pylist())) == 3
+    spec = FrameSpec(4, "linspace")
+    out = Decoder([spec], endpoint_url=s3.url, timeout_s=None)({"uri": np.array(table.column("uri").to_pylist())})
+    assert list(out["status"]) == ["ok"] * 3, list(out["error"])

@@ -1,30 +1,13 @@
-"""Filesystem access through fsspec: local paths, file://, s3:// (any fsspec URL), with safe messages."""
+"""Filesystem access through fsspec: local paths, file://, s3:// (any fsspec URL). Used by operators/ and
+pipeline/ alike; URL identity and redaction are in `operators.urls`."""
 
 import logging
 import os
-import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from operators.urls import redact_text
 
 log = logging.getLogger("vidscore")
-_SECRET_PARAM = re.compile(r"(?i)(X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId|token|sig|se|sp|sv)=[^&\s]*")
-
-
-def redact(url: str) -> str:
-    """A URL safe to print or store: no userinfo, no query string (presigned signatures live there)."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def redact_text(text: str) -> str:
-    """Scrub URLs' credentials and signature parameters out of free text such as exception messages."""
-    text = re.sub(r"(\w+://)[^/\s:@]+:[^/\s@]+@", r"\1", text)
-    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=REDACTED", text)
 
 
 def s3_endpoint(endpoint_url: str | None = None) -> str | None:
