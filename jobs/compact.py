@@ -12,7 +12,6 @@ import argparse
 import io
 import posixpath
 import sys
-import uuid
 from datetime import datetime, timezone
 
 import polars as pl
@@ -23,7 +22,7 @@ from operators.urls import redact
 from pipeline.lock import TableLock, TableLocked
 from pipeline.output import META_DIR, OutputError, check_output
 from pipeline.sink import commit_file
-from pipeline.table import TableError, file_schemas, read_latest, scorer_names
+from pipeline.table import TableError, file_schemas, last_run, new_run_id, read_latest, scorer_names
 
 ROWS_PER_FILE = 1_000_000
 
@@ -34,11 +33,11 @@ def compact(location: str, keep_history: bool = False, endpoint_url: str | None 
     endpoint_url = s3_endpoint(endpoint_url)
     check_output(location, endpoint_url)
     started = datetime.now(timezone.utc)
-    compact_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    with TableLock(location, compact_id, lock_ttl_s, endpoint_url):
+    with TableLock(location, new_run_id(), lock_ttl_s, endpoint_url) as lock:
         schemas = file_schemas(location, endpoint_url)
         if not schemas:
             raise TableError(f"no score table at {redact(location)} (no .parquet files)")
+        compact_id = lock.run_id = new_run_id(after=last_run(schemas))
         names = list(dict.fromkeys(c for s in schemas.values() for c in s))
         scorers = [s for s in scorer_names() if f"{s}_checkpoint" in names]
         # Each scorer's values keep the run that computed them (rows written before that column: the row's run).

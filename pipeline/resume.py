@@ -22,7 +22,15 @@ from operators.scorers.plan import ScorerPlan
 from operators.scorers.rows import todo_column
 from operators.storage import content_key, filesystem, with_retries
 from operators.urls import redact
-from pipeline.table import DECODE_COLUMNS, SYSTEM_COLUMNS, file_schemas, group_of, read_latest, scorer_names
+from pipeline.table import (
+    DECODE_COLUMNS,
+    SYSTEM_COLUMNS,
+    file_schemas,
+    group_of,
+    last_run,
+    read_latest,
+    scorer_names,
+)
 from schemas.scores import RETRYABLE
 
 STAT_THREADS = 32
@@ -36,6 +44,7 @@ class Previous:
 
     rows: pl.DataFrame
     manifest: dict[str, pl.DataType] = field(default_factory=dict)  # manifest columns and their table types
+    last_run: str | None = None  # the latest run id the table's files name
 
 
 def manifest_hash(columns: dict[str, pl.DataType]) -> pl.Expr:
@@ -81,7 +90,7 @@ def load_previous(output: str, plans: list[ScorerPlan], endpoint_url: str | None
     rows = rows.with_columns(manifest_hash(manifest).alias(_MANIFEST))
     # Columns no file has yet (a scorer never run on this table) are null: every video is `new` for it.
     rows = rows.with_columns(pl.lit(None, t).alias(c) for c, t in wanted.items() if c not in rows.columns)
-    return Previous(rows.select(pl.col(c).cast(t) for c, t in wanted.items()), manifest)
+    return Previous(rows.select(pl.col(c).cast(t) for c, t in wanted.items()), manifest, last_run(schemas))
 
 
 def current_keys(uris: list[str], endpoint_url: str | None = None) -> list[str | None]:

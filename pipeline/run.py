@@ -4,7 +4,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +23,7 @@ from pipeline.resume import load_previous
 from pipeline.sink import ScoreTableSink
 from pipeline.stage import stage
 from pipeline.summary import actor_restarts, pool_busy, render, stage_times, summarize
+from pipeline.table import new_run_id
 from schemas.scores import score_schema
 
 STANDARD = ("video_id", "uri", "prompt", "generator")
@@ -79,16 +79,15 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
         raise ConfigError(str(exc)) from exc
     check_output(cfg.output, cfg.endpoint_url)
     started = datetime.now(timezone.utc)
-    run_id = started.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    claim = new_run_id()
     for p in plans:
         log.info("plan: %s checkpoint=%s revision=%s frames=%s", p.name, p.checkpoint, p.revision, p.frame_spec.key)
-    with TableLock(cfg.output, run_id, cfg.lock_ttl_s, cfg.endpoint_url):
-        log.info("run %s holds %s", run_id, redact(cfg.output))
-        return _run(cfg, plans, budget, started, run_id, echo)
+    with TableLock(cfg.output, claim, cfg.lock_ttl_s, cfg.endpoint_url) as lock:
+        return _run(cfg, plans, budget, started, lock, echo)
 
 
 def _run(
-    cfg: ScoreConfig, plans: list[ScorerPlan], budget: dict[str, float], started: datetime, run_id: str, echo: Any
+    cfg: ScoreConfig, plans: list[ScorerPlan], budget: dict[str, float], started: datetime, lock: TableLock, echo: Any
 ) -> dict[str, Any]:
     ray_start_s = 0.0
 
@@ -106,6 +105,9 @@ def _run(
         return ray.put(table)
 
     previous = load_previous(cfg.output, plans, cfg.endpoint_url)
+    # Later than every run in the table, whatever this host's clock says: "latest" is by run id.
+    run_id = lock.run_id = new_run_id(after=previous.last_run)
+    log.info("run %s holds %s", run_id, redact(cfg.output))
     staged = stage(
         iter_input(cfg.input, cfg.limit, cfg.endpoint_url, exclude=cfg.output), previous, plans, cfg.endpoint_url, put
     )

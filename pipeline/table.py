@@ -6,14 +6,17 @@ kinds of column group are resolved separately, each to its own latest row:
 - decode (`status`, `error`, `content_key` and the other video metadata): the latest row that decoded the
   video (`status` not null; a metadata-only row has none);
 - each scorer `<name>_*`: the latest row in which that scorer ran on the video (`<name>_checkpoint` set).
-"Latest" is one order everywhere: run id (`YYYYmmddTHHMMSS-<random>`, runs on one table never overlap), then
+"Latest" is one order everywhere: run id (`YYYYmmddTHHMMSSffffff-<random>`; runs on one table never overlap and
+each takes an id later than the table's latest), then
 file name, then position in the file. Files are merged one run at a time into a running state, so memory
 follows videos x columns read, not the table's history.
 """
 
 import re
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -29,7 +32,28 @@ _RUN = "__run"  # the run id as a number (see `_run_number`)
 _POS = "__pos"  # file ordinal << 32 | row in file: the tie-break after the run
 _ORDER = [_RUN, _POS]
 FOOTER_THREADS = 16
-_RUN_IN_NAME = re.compile(r"part-(\d{8}T\d{6}-[0-9a-f]+)-")
+# Run ids: `YYYYmmddTHHMMSSffffff-<hex>` (UTC, microseconds); tables written before microseconds have
+# `YYYYmmddTHHMMSS-<hex>`. Both sort in time order as strings and as `_run_number`s.
+_RUN_ID = r"\d{8}T\d{6}(?:\d{6})?-[0-9a-f]+"
+_RUN_IN_NAME = re.compile(rf"part-({_RUN_ID})-")
+
+
+def new_run_id(after: str | None = None) -> str:
+    """A run id for now, later than `after` (the table's latest run) even when this host's clock is behind."""
+    now = datetime.now(timezone.utc)
+    if after:
+        stamp = re.match(r"(\d{8}T\d{6})(\d{6})?", after)
+        if stamp:
+            last = datetime.strptime(stamp.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+            last += timedelta(microseconds=int(stamp.group(2) or 0) + 1)
+            now = max(now, last)
+    return now.strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
+
+
+def last_run(files: Iterable[str]) -> str | None:
+    """The latest run id named by the table's file names."""
+    runs = [m.group(1) for f in files if (m := _RUN_IN_NAME.search(f.rsplit("/", 1)[-1]))]
+    return max(runs, key=lambda r: (r[:15], r[15:21] if r[15].isdigit() else "", r), default=None)
 
 
 class TableError(ValueError):
@@ -76,11 +100,13 @@ def _run_batches(files: list[str]) -> list[list[str]]:
 
 
 def _run_number(run: pl.Expr) -> pl.Expr:
-    """`YYYYmmddTHHMMSS-<hex>` as one sortable integer (epoch seconds << 24 | the first 6 hex digits): sorting
-    numbers is several times faster than sorting strings. Ids in another format sort first (null)."""
-    seconds = run.str.slice(0, 15).str.strptime(pl.Datetime("us"), "%Y%m%dT%H%M%S", strict=False).dt.epoch("s")
-    suffix = run.str.slice(16, 6).str.to_integer(base=16, strict=False)
-    return (seconds.cast(pl.UInt64) * (1 << 24) + suffix.cast(pl.UInt64)).alias(_RUN)
+    """A run id as one sortable integer, (epoch microseconds << 8) | its first two hex digits: sorting numbers
+    is several times faster than sorting strings. Ids in another format sort first (null)."""
+    parts = run.str.extract_groups(r"^(\d{8}T\d{6})(\d{6})?-([0-9a-f]{2})")
+    seconds = parts.struct[0].str.strptime(pl.Datetime("us"), "%Y%m%dT%H%M%S", strict=False).dt.epoch("us")
+    micro = parts.struct[1].cast(pl.Int64, strict=False).fill_null(0)
+    suffix = parts.struct[2].str.to_integer(base=16, strict=False)
+    return ((seconds + micro).cast(pl.UInt64) * 256 + suffix.cast(pl.UInt64)).alias(_RUN)
 
 
 def _latest(state: pl.DataFrame | None, rows: pl.DataFrame) -> pl.DataFrame:

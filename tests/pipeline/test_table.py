@@ -97,3 +97,18 @@ def test_reads_only_the_columns_asked_for(tmp_path: Path) -> None:
     assert out.columns == ["video_id", "technical_sharpness"]
     with pytest.raises(TableError, match="nope"):
         read_latest(str(tmp_path), ["nope"])
+
+
+def test_run_ids_order_runs_even_within_a_second_and_against_a_clock_behind(tmp_path: Path) -> None:
+    from pipeline.table import last_run, new_run_id
+
+    first, second = new_run_id(), new_run_id()
+    assert len(first.split("-")[0]) == len(second.split("-")[0]) == 21  # YYYYmmddTHHMMSSffffff
+    future = "20991231T235959999999-000000"
+    assert new_run_id(after=future) > future and new_run_id(after=R3) > R3
+    # A run in the same second as an older-format id, with a smaller random suffix, is still the later one.
+    same_second = "20260103T000000000001-000000"
+    write_run(tmp_path, R3, [{"video_id": "a", **tech(1.0)}])
+    write_run(tmp_path, same_second, [{"video_id": "a", **tech(2.0)}])
+    assert by_id(latest(str(tmp_path)))["a"]["technical_sharpness"] == 2.0
+    assert last_run([f"x/part-{R3}-000000.parquet", f"y/part-{same_second}-000000.parquet"]) == same_second
