@@ -259,7 +259,14 @@ def decode_file(
             except Exception as exc:
                 if backend == "pyav" or getattr(exc, "final", False):
                     raise
-    meta["num_frames"], out = _decord_frames(path, specs, threads, min_frames, rotation)
+                first = exc
+    try:
+        meta["num_frames"], out = _decord_frames(path, specs, threads, min_frames, rotation)
+    except Exception:
+        if backend == "decord":
+            raise
+        # PyAV's message says what is wrong; decord's (`av_read_frame failed with 1094995529`) rarely does.
+        raise DecodeError(f"{first}; decord could not read it either") from first
     return {**meta, "decoder": "decord"}, out
 
 
@@ -297,7 +304,7 @@ class Decoder:
             raise ValueError(f"unknown decode backend {backend!r}; use auto, decord or pyav")
         self.specs, self.endpoint_url, self.backend, self.threads = specs, endpoint_url, backend, threads
         self.max_pixels, self.min_frames, self.readers = max_pixels, min_frames, readers
-        self.sandbox = Sandbox(timeout_s) if timeout_s else None
+        self.sandbox = Sandbox(timeout_s, preload=(__name__,)) if timeout_s else None
         # Removed with the decoder (TemporaryDirectory cleans up when collected or at exit).
         self._scratch = tempfile.TemporaryDirectory(prefix="vidscore-decode-")
         self.scratch = self._scratch.name
@@ -364,7 +371,9 @@ class Decoder:
                 status[i], error[i] = DECODE_TIMEOUT, str(exc)
             except Exception as exc:  # noqa: BLE001 - corrupt input of any kind becomes a row
                 reason = str(exc).replace(path, redact(str(uri))) if temporary else str(exc)  # not the scratch path
-                status[i], error[i] = DECODE_ERROR, f"{type(exc).__name__}: {redact_text(reason)[:300]}"
+                kind = getattr(exc, "type_name", type(exc).__name__)  # the child's exception, not the transport's
+                message = reason if kind == DecodeError.__name__ else f"{kind}: {reason}"
+                status[i], error[i] = DECODE_ERROR, redact_text(message)[:300]
             finally:
                 if temporary:
                     os.unlink(path)

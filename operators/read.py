@@ -320,6 +320,13 @@ def read_input(location: str, limit: int | None = None, endpoint_url: str | None
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A text column; a float one (pandas writes a missing value as NaN) has its NaNs as nulls, never "nan"."""
+    if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    return column.cast(pa.string())
+
+
 def normalize(table: pa.Table, base: str) -> pa.Table:
     """Validate a manifest table and give it the standard columns, in order, with resolved uris."""
     if "uri" not in table.column_names:
@@ -358,8 +365,8 @@ def normalize(table: pa.Table, base: str) -> pa.Table:
     std = {
         "video_id": pa.array(ids, pa.string()),
         "uri": pa.array(uris, pa.string()),
-        "prompt": table.column("prompt").cast(pa.string()),
-        "generator": table.column("generator").cast(pa.string()),
+        "prompt": _text(table.column("prompt")),
+        "generator": _text(table.column("generator")),
     }
     rest = [c for c in table.column_names if c not in std]
     out = pa.table({**std, **{c: table.column(c) for c in rest}})

@@ -11,6 +11,7 @@ the one copy the caller keeps. A fresh block per call cost more than the copy (p
 
 import contextlib
 import ctypes
+import importlib
 import multiprocessing
 import pickle
 import time
@@ -94,10 +95,13 @@ def _keep_freed_memory() -> None:
         libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD, its maximum (fixed values also stop glibc adjusting both)
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Any, preload: tuple[str, ...] = ()) -> None:
     global _arena
     _keep_freed_memory()
+    for module in preload:  # imported before the clock starts: start-up is not the call's time
+        importlib.import_module(module)
     _arena = child = _ChildArena(conn)
+    conn.send(("ready", None))
     while True:
         try:
             fn, args, block, keep_bytes = conn.recv()
@@ -107,7 +111,7 @@ def _serve(conn: Any) -> None:
         try:
             conn.send(("ok", child.pack(fn(*args))))
         except Exception as exc:  # noqa: BLE001 - shipped back to the parent as data
-            conn.send(("error", (type(exc).__name__, str(exc))))
+            conn.send(("error", (type(exc).__name__, str(exc), bool(getattr(exc, "final", False)))))
         child.finish(keep_bytes)
 
 
@@ -118,6 +122,17 @@ def _release(blocks: list[SharedMemory]) -> None:
         block.unlink()
 
 
+START_TIMEOUT_S = 120.0  # a child that cannot even import its modules this long is broken
+
+
+class ChildError(Exception):
+    """An exception raised in the child: its message, its type's name, and whether it was final."""
+
+    def __init__(self, type_name: str, message: str, final: bool = False) -> None:
+        super().__init__(message)
+        self.type_name, self.final = type_name, final
+
+
 class Sandbox:
     """Runs `fn(*args)` in a child process with a timeout.
 
@@ -125,12 +140,15 @@ class Sandbox:
         timeout_s: wall-clock limit per call.
         keep_bytes: a shared block larger than this is released after the call that needed it (tmpfs keeps
             written pages while they are mapped), and no memory is readied for the next result.
+        preload: modules the child imports before it reports ready; the timeout counts from then, so it
+            measures the call, not the child's start-up.
     """
 
-    def __init__(self, timeout_s: float, keep_bytes: int = 256 << 20) -> None:
+    def __init__(self, timeout_s: float, keep_bytes: int = 256 << 20, preload: tuple[str, ...] = ()) -> None:
         # spawn, not fork: the parent is a threaded Ray worker, and forking threads is unsafe.
         self.context = multiprocessing.get_context("spawn")
         self.timeout_s, self.keep_bytes, self.process, self.conn = timeout_s, keep_bytes, None, None
+        self.preload = preload
         self.blocks: list[SharedMemory] = []  # the shared block, once a call asked for one
         self.spare, self.last = None, 0  # memory for the next result; the size of the last one
         # Unlinked when the sandbox is collected or at exit (the resource tracker covers a killed parent).
@@ -138,9 +156,16 @@ class Sandbox:
 
     def _start(self) -> None:
         self.conn, child = self.context.Pipe()
-        self.process = self.context.Process(target=_serve, args=(child,), daemon=True)
+        self.process = self.context.Process(target=_serve, args=(child, self.preload), daemon=True)
         self.process.start()
         child.close()
+        try:
+            ready = self.conn.poll(START_TIMEOUT_S) and self.conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.stop()
+            raise SandboxCrash(f"the decoder process did not start within {START_TIMEOUT_S:g}s")
 
     def _grow(self, nbytes: int) -> str:
         _release(self.blocks)
@@ -174,7 +199,7 @@ class Sandbox:
         return buffers
 
     def run(self, fn: Callable, *args: Any) -> Any:
-        """The result of `fn(*args)`; re-raises its exception type name and message as RuntimeError."""
+        """The result of `fn(*args)`; its exception comes back as a ChildError with the same name and message."""
         if self.process is None or not self.process.is_alive():
             self._start()
         deadline = time.monotonic() + self.timeout_s
@@ -200,7 +225,7 @@ class Sandbox:
             self.process = self.conn = None
             raise SandboxCrash(f"the decoder process died (exit code {code})") from None
         if kind == "error":
-            raise RuntimeError(f"{value[0]}: {value[1]}")
+            raise ChildError(*value)
         payload, spans = value
         buffers = self._copy_out(spans)
         if self.blocks and self.blocks[0].size > self.keep_bytes:

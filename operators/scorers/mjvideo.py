@@ -18,7 +18,7 @@ import numpy as np
 
 from operators.frames import FrameSpec
 from operators.scorers.plan import ScorerPlan, whole
-from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
+from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp, text
 from operators.scorers.runtime import (
     attention_implementation,
     check_hub,
@@ -44,6 +44,9 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 def frame_spec(size: int = 448) -> FrameSpec:
     return FrameSpec(num_frames=NUM_FRAMES, index_rule="linspace_open", resize="squash", size=(size, size))
+
+
+ASSISTANT_TURN = "<|im_end|><|im_start|>assistant\n"  # closes the user turn; the gates read its `<|im_end|>`
 
 
 def _is_local(source: str) -> bool:
@@ -115,7 +118,8 @@ class MJVideoScorer:
         self.tokenizer = tok
         self.image_token = tok.convert_tokens_to_ids(internvl2.IMG_CONTEXT)
         self.pad_token = tok.pad_token_id
-        self.gate_pattern = tok("<|im_end|><|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+        self.gate_pattern = tok(ASSISTANT_TURN, add_special_tokens=False)["input_ids"]
+        self.specials = [t for t in {*tok.get_added_vocab(), *tok.all_special_tokens} if t]
         attn = attention_implementation(self.device)
         self.model, self.head = internvl2.load_model(ckpt / WEIGHTS, self.config, self.device, self.dtype, attn)
         self.checkpoint, self.revision = checkpoint, _weights_revision(ckpt / WEIGHTS)
@@ -132,7 +136,9 @@ class MJVideoScorer:
         config, size = _local_config(checkpoint, base), 448
         if not _is_local(checkpoint):
             check_hub(checkpoint, WEIGHTS, options.get("revision"), options.get("cache_dir"))
-        if not _is_local(base):
+        ckpt = Path(checkpoint).expanduser()
+        needs_base = not (_is_local(checkpoint) and all((ckpt / f).is_file() for f in META_FILES))
+        if needs_base and not _is_local(base):  # config and tokenizer come from the base
             check_hub(base, "config.json", None, options.get("cache_dir"))
         if config is not None:  # local files: validate now, and follow their image size
             from operators.scorers.internvl2 import check_config, image_size
@@ -163,6 +169,14 @@ class MJVideoScorer:
         from operators.scorers.internvl2 import video_prompt
 
         ids = self.tokenizer(video_prompt(caption, num_frames, self.image_tokens))["input_ids"]
+        if any(token in caption for token in self.specials):
+            # A caption is text: `<IMG_CONTEXT>` or `<|im_end|>` in it must not become control tokens. Only such
+            # captions are tokenised in pieces; every other prompt is the reference's whole-string tokenisation.
+            query = video_prompt("", num_frames, self.image_tokens)
+            head, tail = query[: -len(ASSISTANT_TURN)], query[-len(ASSISTANT_TURN) :]
+            ids = self.tokenizer(head)["input_ids"]
+            ids += self.tokenizer(caption, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            ids += self.tokenizer(tail, add_special_tokens=False)["input_ids"]
         n = len(self.gate_pattern)
         gate = next(j for j in range(len(ids) - n, -1, -1) if ids[j : j + n] == self.gate_pattern)
         # The reference pools before the first pad id (= eos `</s>`); only a caption containing "</s>" has one.
@@ -206,7 +220,7 @@ class MJVideoScorer:
         encoded: dict[int, tuple[list[int], int, int]] = {}
         for i in scorable(batch, self.spec.column, cols.PREFIX):
             try:
-                encoded[i] = self.encode(prompts[i] or "", len(frames[i]))
+                encoded[i] = self.encode(text(prompts[i]) or "", len(frames[i]))
             except Exception as exc:  # noqa: BLE001 - a prompt the model cannot take fails its row only
                 record_failure(batch, i, cols.PREFIX, f"{type(exc).__name__}: {exc}"[:500])
         todo = list(encoded)

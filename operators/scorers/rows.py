@@ -39,7 +39,8 @@ def record_failure(batch: dict[str, np.ndarray], row: int, scorer: str, message:
     if status[row] == OK:
         status[row] = SCORE_ERROR
     note = f"{scorer}: {message}"
-    error[row] = note if not error[row] else f"{error[row]}; {note}"
+    earlier = error[row] if isinstance(error[row], str) and error[row] else None  # Ray hands a missing one as NaN
+    error[row] = f"{earlier}; {note}" if earlier else note
     batch["status"], batch["error"] = status, error
     _own(batch, f"{scorer}_status")[row] = SCORE_ERROR
     _own(batch, f"{scorer}_error")[row] = message
@@ -67,6 +68,14 @@ def stamp(
             status[i] = batch["status"][i] if failed else OK
             error[i] = batch["error"][i] if failed else None
     status[~todo], error[~todo] = None, None
+
+
+def text(value: object) -> str | None:
+    """A prompt or other text cell as a string; missing (None, or the NaN Ray and pandas use for it) is None,
+    never the string "nan"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
 
 
 def float_columns(names: list[str], rows: int) -> dict[str, np.ndarray]:

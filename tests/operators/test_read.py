@@ -207,3 +207,10 @@ def test_csv_manifest_values_round_trip_exactly(tmp_path: Path) -> None:
     assert table.column("generator").to_pylist() == ["0042", "1e3"]  # a generator name, not a number
     assert table.column("clip_hash").to_pylist() == ["00ff", "0e1"]
     assert table.column("seed").to_pylist() == [7, 8]  # other columns keep their inferred types
+
+
+def test_missing_prompts_are_null_never_the_text_nan(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"uri": ["a.mp4", "b.mp4"], "prompt": [float("nan"), None]}), tmp_path / "m.parquet")
+    assert read_input(str(tmp_path / "m.parquet")).column("prompt").to_pylist() == [None, None]
+    (tmp_path / "m.jsonl").write_text('{"uri": "a.mp4", "prompt": null}\n{"uri": "b.mp4", "prompt": "a cat"}\n')
+    assert read_input(str(tmp_path / "m.jsonl")).column("prompt").to_pylist() == [None, "a cat"]

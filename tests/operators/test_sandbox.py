@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from operators.sandbox import Sandbox, SandboxCrash, SandboxTimeout, arena
+from operators.sandbox import ChildError, Sandbox, SandboxCrash, SandboxTimeout, arena
 
 
 def crash() -> None:
@@ -46,8 +46,9 @@ def test_timeout_kills_the_child() -> None:
 
 
 def test_exceptions_come_back_as_messages() -> None:
-    with pytest.raises(RuntimeError, match="ValueError: bad input"):
+    with pytest.raises(ChildError, match="^bad input$") as caught:
         Sandbox(timeout_s=30).run(fail)
+    assert caught.value.type_name == "ValueError" and not caught.value.final
 
 
 def filled(nbytes: int, value: int) -> np.ndarray:
