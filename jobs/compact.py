@@ -34,7 +34,10 @@ def compact(location: str, keep_history: bool = False, endpoint_url: str | None 
     check_output(location, endpoint_url)
     started = datetime.now(timezone.utc)
     with TableLock(location, new_run_id(), lock_ttl_s, endpoint_url) as lock:
-        schemas = file_schemas(location, endpoint_url)
+        unreadable: list[str] = []
+        schemas = file_schemas(location, endpoint_url, unreadable)
+        if unreadable:  # compaction deletes the history: never with files it could not read among it
+            raise TableError(f"the table holds unreadable files ({'; '.join(unreadable)}); move them out first")
         if not schemas:
             raise TableError(f"no score table at {redact(location)} (no .parquet files)")
         compact_id = lock.run_id = new_run_id(after=last_run(schemas))

@@ -5,6 +5,7 @@ Shared by `filter`, `report` and `evaluate`; all three read the table through `p
 """
 
 import posixpath
+import sys
 
 import polars as pl
 
@@ -28,8 +29,9 @@ def read_scores(
     location: str, endpoint_url: str | None = None, limit: int | None = None, columns: list[str] | None = None
 ) -> pl.LazyFrame:
     """The latest view of the score table at `location` (`pipeline.table`), one row per video_id."""
+    unreadable: list[str] = []
     try:
-        schemas = file_schemas(location, endpoint_url)
+        schemas = file_schemas(location, endpoint_url, unreadable)
         if not schemas:
             raise JobError(
                 f"no score table at {redact(location)} (no .parquet files); give the output folder of `vidscore score`"
@@ -39,6 +41,8 @@ def read_scores(
         df = read_latest(location, columns, endpoint_url, schemas=schemas)
     except TableError as exc:
         raise JobError(str(exc)) from exc
+    for entry in unreadable:
+        print(f"warning: skipped table file {entry}; move it out of the table folder", file=sys.stderr)
     return (df if limit is None else df.head(limit)).lazy()
 
 

@@ -205,7 +205,8 @@ def _folder_chunks(fs: Any, root: str, scan: _Scan, location: str) -> Iterator[t
 def _locate(location: str, endpoint_url: str | None) -> tuple[Any, str, dict]:
     fs, path = filesystem(location, endpoint_url)
     try:
-        return fs, path, fs.info(path)
+        probe, _ = filesystem(location, endpoint_url, preflight=True)  # fails fast on a silent endpoint
+        return fs, path, probe.info(path)
     except FileNotFoundError as exc:
         raise InputError(f"input {redact(location)} does not exist; check the path or URL") from exc
     except PermissionError as exc:

@@ -34,8 +34,15 @@ def polars_options(url: str, endpoint_url: str | None = None) -> dict[str, str]:
     return options
 
 
-def filesystem(url: str, endpoint_url: str | None = None) -> tuple[Any, str]:
-    """(fsspec filesystem, path inside it) for a local path or URL."""
+# Checks before any work: an endpoint that never answers must fail them in seconds, not after botocore's and
+# s3fs's retries of default timeouts (minutes).
+PREFLIGHT_S3 = {
+    "config_kwargs": {"connect_timeout": 5, "read_timeout": 10, "retries": {"max_attempts": 1}},
+}
+
+
+def filesystem(url: str, endpoint_url: str | None = None, preflight: bool = False) -> tuple[Any, str]:
+    """(fsspec filesystem, path inside it) for a local path or URL; `preflight`: short timeouts, no retries."""
     import fsspec
 
     options = storage_options(url, endpoint_url)
@@ -43,7 +50,12 @@ def filesystem(url: str, endpoint_url: str | None = None) -> tuple[Any, str]:
         # s3fs would cache every listing for the life of the process: stale (files that workers write after
         # a listing look missing) and large (a dict per object).
         options["use_listings_cache"] = False
-    return fsspec.core.url_to_fs(url, **options)
+        if preflight:
+            options.update(PREFLIGHT_S3)
+    fs, path = fsspec.core.url_to_fs(url, **options)
+    if preflight and hasattr(fs, "retries"):
+        fs.retries = 1  # s3fs's own retry loop (its instance cache keys on the options: this one is the probe's)
+    return fs, path
 
 
 def is_local(fs: Any) -> bool:

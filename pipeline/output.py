@@ -19,7 +19,7 @@ class OutputError(ValueError):
 def check_output(output: str, endpoint_url: str | None = None) -> None:
     """Fail fast unless `output` is (or can become) a writable directory."""
     try:
-        fs, path = filesystem(output, endpoint_url)
+        fs, path = filesystem(output, endpoint_url, preflight=True)  # fails fast on a silent endpoint
         if fs.exists(path) and fs.isfile(path):
             raise OutputError(f"output {redact(output)} is a file; give a directory or prefix for the table")
         probe = posixpath.join(path, META_DIR, f".probe-{uuid.uuid4().hex}")

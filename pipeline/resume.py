@@ -45,6 +45,7 @@ class Previous:
     rows: pl.DataFrame
     manifest: dict[str, pl.DataType] = field(default_factory=dict)  # manifest columns and their table types
     last_run: str | None = None  # the latest run id the table's files name
+    unreadable: list[str] = field(default_factory=list)  # table files left out: not readable Parquet
 
 
 def manifest_hash(columns: dict[str, pl.DataType]) -> pl.Expr:
@@ -64,10 +65,11 @@ def _columns(plans: list[ScorerPlan]) -> dict[str, pl.DataType]:
 def load_previous(output: str, plans: list[ScorerPlan], endpoint_url: str | None = None) -> Previous:
     """Per video: each requested scorer's last attempt (status, provenance, the content key and prompt it saw)
     and a hash of the latest manifest values."""
-    schemas = file_schemas(output, endpoint_url)
+    unreadable: list[str] = []
+    schemas = file_schemas(output, endpoint_url, unreadable)
     wanted = {"video_id": pl.String, **_columns(plans), _MANIFEST: pl.UInt64}
     if not schemas:
-        return Previous(pl.DataFrame(schema=wanted))
+        return Previous(pl.DataFrame(schema=wanted), unreadable=unreadable)
     scorers = scorer_names()
     types: dict[str, pl.DataType] = {}
     for schema in schemas.values():
@@ -90,7 +92,8 @@ def load_previous(output: str, plans: list[ScorerPlan], endpoint_url: str | None
     rows = rows.with_columns(manifest_hash(manifest).alias(_MANIFEST))
     # Columns no file has yet (a scorer never run on this table) are null: every video is `new` for it.
     rows = rows.with_columns(pl.lit(None, t).alias(c) for c, t in wanted.items() if c not in rows.columns)
-    return Previous(rows.select(pl.col(c).cast(t) for c, t in wanted.items()), manifest, last_run(schemas))
+    rows = rows.select(pl.col(c).cast(t) for c, t in wanted.items())
+    return Previous(rows, manifest, last_run(schemas), unreadable)
 
 
 def current_keys(uris: list[str], endpoint_url: str | None = None) -> list[str | None]:

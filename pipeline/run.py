@@ -107,10 +107,13 @@ def _run(
     previous = load_previous(cfg.output, plans, cfg.endpoint_url)
     # Later than every run in the table, whatever this host's clock says: "latest" is by run id.
     run_id = lock.run_id = new_run_id(after=previous.last_run)
+    for entry in previous.unreadable:  # its rows are unknown: their videos count as not scored (nothing lost)
+        echo(f"vidscore: warning: skipped table file {entry}; move it out of the table folder")
     log.info("run %s holds %s", run_id, redact(cfg.output))
     staged = stage(
         iter_input(cfg.input, cfg.limit, cfg.endpoint_url, exclude=cfg.output), previous, plans, cfg.endpoint_url, put
     )
+    unreadable = previous.unreadable
     del previous
     passthrough = [f for f in staged.schema or [] if f.name not in STANDARD]
     schema = score_schema([f for p in plans for f in p.fields], passthrough)
@@ -154,6 +157,7 @@ def _run(
         ray_start_s=round(ray_start_s, 3),
         output=redact(cfg.output),
         skipped=staged.skipped,
+        unreadable_table_files=unreadable,
         metadata_only=staged.metadata_only,
         scorers=staged.scorers,
         environment=environment(),

@@ -12,6 +12,7 @@ file name, then position in the file. Files are merged one run at a time into a 
 follows videos x columns read, not the table's history.
 """
 
+import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -19,10 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.storage import filesystem, polars_options, to_url
-from operators.urls import redact
+from operators.storage import filesystem, is_transient, polars_options, to_url
+from operators.urls import redact, redact_text
 from pipeline.output import table_files
 from schemas.scores import METADATA_FIELDS, OK, SCORE_ERROR
 
@@ -56,6 +58,9 @@ def last_run(files: Iterable[str]) -> str | None:
     return max(runs, key=lambda r: (r[:15], r[15:21] if r[15].isdigit() else "", r), default=None)
 
 
+log = logging.getLogger("vidscore")
+
+
 class TableError(ValueError):
     """The table cannot be read as a score table; the message names the location and the fix."""
 
@@ -71,8 +76,13 @@ def group_of(column: str, scorers: Iterable[str]) -> str | None:
     return next((s for s in scorers if column.startswith(f"{s}_")), None)
 
 
-def file_schemas(location: str, endpoint_url: str | None = None) -> dict[str, pl.Schema]:
-    """Each committed Parquet file of the table with its schema (footers only), in name order."""
+def file_schemas(
+    location: str, endpoint_url: str | None = None, unreadable: list[str] | None = None
+) -> dict[str, pl.Schema]:
+    """Each committed Parquet file of the table with its schema (footers only), in name order.
+
+    A file that is not readable Parquet (bad magic bytes, a foreign or truncated file) is left out, logged with
+    what to do, and added to `unreadable` ("path: reason"): the rest of the table stays usable."""
     try:
         fs, _ = filesystem(location, endpoint_url)
         files = table_files(location, endpoint_url)
@@ -82,12 +92,25 @@ def file_schemas(location: str, endpoint_url: str | None = None) -> dict[str, pl
             "credentials"
         ) from exc
 
-    def footer(path: str) -> pl.Schema:
-        with fs.open(path, "rb") as f:
-            return pl.Schema(pl.from_arrow(pq.read_schema(f).empty_table()).schema)
+    def footer(path: str) -> pl.Schema | str:
+        try:
+            with fs.open(path, "rb") as f:
+                return pl.Schema(pl.from_arrow(pq.read_schema(f).empty_table()).schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as exc:
+            if is_transient(exc):
+                raise
+            return f"{type(exc).__name__}: {redact_text(str(exc))[:200]}"
 
     with ThreadPoolExecutor(FOOTER_THREADS) as pool:  # one small ranged read per file; object stores are slow
-        return dict(zip((to_url(fs, p) for p in files), pool.map(footer, files)))
+        read = dict(zip((to_url(fs, p) for p in files), pool.map(footer, files)))
+    for path, value in read.items():
+        if isinstance(value, str):
+            log.warning(
+                "skipping %s: not a readable Parquet file (%s); move it out of the table folder", redact(path), value
+            )
+            if unreadable is not None:
+                unreadable.append(f"{redact(path)}: {value}")
+    return {path: schema for path, schema in read.items() if not isinstance(schema, str)}
 
 
 def _run_batches(files: list[str]) -> list[list[str]]:
@@ -243,12 +266,18 @@ def _read(
         present = [c for c in schemas[path] if c in need]
         lf = pl.scan_parquet(path, storage_options=polars_options(path, endpoint_url) or None).select(present)
         missing = [pl.lit(None, dtype=types.get(c, pl.String)).alias(c) for c in sorted(need - set(present))]
-        frames.append(
-            lf.with_columns(*missing)
-            .with_row_index(_POS)
-            .with_columns(pl.col(_POS).cast(pl.UInt64) + (order[path] << 32))
-            .collect()
-        )
+        try:
+            frames.append(
+                lf.with_columns(*missing)
+                .with_row_index(_POS)
+                .with_columns(pl.col(_POS).cast(pl.UInt64) + (order[path] << 32))
+                .collect()
+            )
+        except (pl.exceptions.ComputeError, OSError) as exc:  # a footer that reads, pages that do not
+            raise TableError(
+                f"score table file {redact(path)} could not be read ({type(exc).__name__}: "
+                f"{redact_text(str(exc))[:200]}); move it out of the table folder"
+            ) from exc
     return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
 
