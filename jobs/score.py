@@ -2,7 +2,8 @@
 
 Uses the Ray cluster in RAY_ADDRESS when set (e.g. under `ray job submit`), else starts a local Ray.
 Exit codes: 0 done (bad videos are rows with a status), 2 bad configuration or unusable storage (before any
-work), 3 done but more videos failed than the failure budget allows (the summary says which part).
+work), 3 done but more videos failed than the failure budget allows (the summary says which part), 1 the run
+failed part-way (e.g. the table could not be written): a short reason and the summary, rows committed stand.
 """
 
 import argparse
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError, OutputError) as exc:
         print(f"vidscore score: error: {exc}", file=sys.stderr)
         return 2
+    if summary["failed"]:
+        print(f"vidscore score: error: the run failed part-way: {summary['failed']}", file=sys.stderr)
     for line in summary["over_budget"]:
         print(f"vidscore score: over the failure budget: {line}", file=sys.stderr)
     return summary["exit_code"]

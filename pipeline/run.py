@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import sys
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -13,12 +14,12 @@ import pyarrow.compute as pc
 from operators.read import iter_input
 from operators.scorers.plan import ScorerPlan
 from operators.storage import s3_endpoint
-from operators.urls import redact
+from operators.urls import redact, redact_text
 from pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
 from pipeline.build import LIGHT_TASK_CPUS, build
 from pipeline.config import ConfigError, ScoreConfig
 from pipeline.lock import TableLock
-from pipeline.output import check_output, read_files, write_json
+from pipeline.output import check_output, read_files, table_files, write_json
 from pipeline.resume import load_previous
 from pipeline.sink import ScoreTableSink
 from pipeline.stage import stage
@@ -56,6 +57,54 @@ def environment() -> dict[str, str | None]:
         except PackageNotFoundError:
             out[package] = None
     return out
+
+
+EXIT_FAILED = 1  # the run stopped part-way (e.g. the table could not be written); its committed rows stand
+
+
+def reason(exc: BaseException) -> str:
+    """The innermost cause of an error, in one short line (Ray wraps a worker's error in its traceback)."""
+    while True:
+        inner = getattr(exc, "cause", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or inner is exc:
+            break
+        exc = inner
+    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    return redact_text(f"{type(exc).__name__}: {first}")[:300]
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record as `inner` does, minus its traceback (the log file keeps it)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def quiet_console_tracebacks() -> None:
+    """Ray Data prints a failed task's whole traceback (hundreds of lines) to the console before raising; the
+    run reports the cause in one line instead. Its session log file keeps the traceback."""
+    for name in ("ray.data", "ray"):
+        for handler in logging.getLogger(name).handlers:
+            console = getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
+            if console and not isinstance(handler.formatter, _WithoutTraceback):
+                handler.setFormatter(_WithoutTraceback(handler.formatter))
+
+
+def committed_files(output: str, run_id: str, endpoint_url: str | None) -> list[str]:
+    """The table files a run committed, by name (when the writer's own list never came back)."""
+    try:
+        return [f for f in table_files(output, endpoint_url) if f"part-{run_id}-" in f]
+    except Exception:  # noqa: BLE001 - storage is what failed: report what can be known
+        return []
 
 
 def _first(errors: list[str], status: str) -> str | None:
@@ -126,6 +175,7 @@ def _run(
         echo(f"  {name}: scores {counts['scored']} ({why}), skips {counts['skipped']}")
         log.info("skips: %s scores %d (%s), skips %d", name, counts["scored"], why, counts["skipped"])
 
+    failure: str | None = None
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
     gpus, files, pools = None, [], {}
@@ -139,8 +189,16 @@ def _run(
         sink = ScoreTableSink(
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
         )
-        ds.write_datasink(sink, ray_remote_args={"num_cpus": LIGHT_TASK_CPUS})
-        stages, restarts, files = stage_times(ds), actor_restarts(), sink.files
+        try:
+            quiet_console_tracebacks()
+            ds.write_datasink(sink, ray_remote_args={"num_cpus": LIGHT_TASK_CPUS})
+        except Exception as exc:  # noqa: BLE001 - Ray's error is hundreds of lines; the cause is one
+            failure = reason(exc)
+            log.error("failed: %s", failure)
+            files = committed_files(cfg.output, run_id, cfg.endpoint_url)  # what the run did commit stands
+        else:
+            files = sink.files
+        stages, restarts = stage_times(ds), actor_restarts()
     wall = time.perf_counter() - start
 
     score_columns = [f.name for p in plans for f in p.fields if pa.types.is_floating(f.type)]
@@ -167,7 +225,8 @@ def _run(
     )
     summary["failure_budget"] = assess(rows, budget)
     summary["over_budget"] = breaches(summary["failure_budget"])
-    summary["exit_code"] = EXIT_OVER_BUDGET if summary["over_budget"] else 0
+    summary["exit_code"] = EXIT_FAILED if failure else EXIT_OVER_BUDGET if summary["over_budget"] else 0
+    summary["failed"] = failure
     for status, count in sorted(summary["status"].items()):
         if status != "ok":
             log.warning("failures: %d videos %s (first: %s)", count, status, _first(summary["errors"], status))
@@ -176,9 +235,14 @@ def _run(
     for line in summary["over_budget"]:
         log.error("over the failure budget: %s", line)
     log.info("done: %d rows written, exit code %d", summary["rows"], summary["exit_code"])
-    summary["summary_path"] = write_json(
-        cfg.output, f"run-{run_id}.json", json.dumps(summary, indent=2), cfg.endpoint_url
-    )
+    try:
+        summary["summary_path"] = write_json(
+            cfg.output, f"run-{run_id}.json", json.dumps(summary, indent=2), cfg.endpoint_url
+        )
+    except Exception as exc:  # noqa: BLE001 - storage that broke mid-run: the summary is still printed
+        if not failure:
+            raise
+        summary["summary_path"] = f"not written ({reason(exc)})"
     echo(render(summary))
     echo(f"score table: {redact(cfg.output)}  (run summary: {summary['summary_path']})")
     return summary

@@ -117,6 +117,8 @@ def render(summary: dict[str, Any]) -> str:
             f"video scored: {summary['video_hours']:.4g} h, {summary['video_hours_per_hour']} video-hours "
             f"per hour{gpu_text}"
         )
+    if summary.get("failed"):
+        lines.append(f"RUN FAILED part-way: {summary['failed']} (rows committed before it stand; run again)")
     for line in summary.get("over_budget", []):
         lines.append(f"OVER FAILURE BUDGET: {line}")
     if summary.get("pool_busy"):

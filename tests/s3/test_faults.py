@@ -49,3 +49,18 @@ def test_denied_object_is_a_fetch_error_row(s3: S3, s3_corpus: S3Corpus, ray_clu
     assert denied["error"].startswith(f"{s3_corpus.prefix}/videos/frozen-001.mp4: ")
     rows.pop("corrupt-000.mp4")
     assert all(r["status"] == "ok" for r in rows.values())
+
+
+def test_a_failed_table_write_ends_with_a_summary_and_a_short_message(
+    s3: S3, s3_corpus: S3Corpus, ray_cluster: str, capsys: pytest.CaptureFixture
+) -> None:
+    """Writes to the table's data files are denied after the preflight passed: exit 1, one-line reason."""
+    bucket = s3.bucket("scores")
+    with FaultProxy(s3.host, deny=r"/run_date(=|%3D)") as proxy:
+        code = main([s3_corpus.manifest, "-o", f"s3://{bucket}/t", "--endpoint-url", proxy.url, "--limit", "4"])
+    out, err = capsys.readouterr()
+    assert code == 1, (code, [line for line in err.splitlines() if "vidscore" in line or "Error" in line][-15:])
+    assert "the run failed part-way: PermissionError" in err, [x for x in err.splitlines() if "vidscore" in x]
+    assert "Traceback" not in err, err[err.index("Traceback") - 1500 : err.index("Traceback") + 200]
+    assert "RUN FAILED part-way" in out and "status:" in out  # the summary is printed
+    assert not [k for k in s3.keys(bucket, "t/") if "run_date=" in k]
