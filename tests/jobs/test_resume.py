@@ -37,11 +37,11 @@ def wait_for(condition, proc: subprocess.Popen, timeout_s: float = 180) -> None:
 
 @pytest.fixture()
 def big_manifest(corpus: Path, tmp_path: Path) -> Path:
-    """30 rows (the corpus' 10 videos three times under distinct ids): long enough to kill mid-run."""
+    """60 rows (the corpus' 10 videos six times under distinct ids): long enough to kill mid-run."""
     lines = [json.loads(x) for x in corpus.read_text().splitlines()]
     out = tmp_path / "manifest.jsonl"
     with out.open("w") as f:
-        for copy in range(3):
+        for copy in range(6):
             for i, row in enumerate(lines):
                 uri = str(corpus.parent / row["uri"])
                 f.write(json.dumps({**row, "uri": uri, "video_id": f"v{copy}-{i}"}) + "\n")
@@ -69,15 +69,15 @@ def test_driver_killed_then_rerun_gives_every_video_once(
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = {r["video_id"]: r["run_id"] for r in rows(out)} if committed(out) else {}
-    assert len(before) < 30
+    assert len(before) < 60
 
     assert main(args[1:]) == 0
     after = rows(out)
     ids = [r["video_id"] for r in after]
-    assert sorted(ids) == sorted(f"v{c}-{i}" for c in range(3) for i in range(10)) and len(set(ids)) == 30
+    assert sorted(ids) == sorted(f"v{c}-{i}" for c in range(6) for i in range(10)) and len(set(ids)) == 60
     # What the killed run committed was kept, not scored again.
     assert all(r["run_id"] == before[r["video_id"]] for r in after if r["video_id"] in before)
-    assert sum(r["status"] == "decode_error" for r in after) == 3
+    assert sum(r["status"] == "decode_error" for r in after) == 6
 
 
 def test_killed_decode_worker_costs_nothing(ray_cluster: str, tmp_path: Path) -> None:
