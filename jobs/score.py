@@ -40,11 +40,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (a handler keeping the stream it started with breaks when a caller,
+    such as a test harness, swaps stderr between runs in one process)."""
+
+    @property
+    def stream(self):  # noqa: ANN201 - logging's attribute
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def setup_logging() -> None:
     """One line per notable event on stderr (plan, skips, pools, retries, failures): what a Ray job's log keeps."""
     log = logging.getLogger("vidscore")
     if not log.handlers:
-        handler = logging.StreamHandler()
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s vidscore %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)

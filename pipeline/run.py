@@ -94,8 +94,11 @@ def quiet_console_tracebacks() -> None:
     run reports the cause in one line instead. Its session log file keeps the traceback."""
     for name in ("ray.data", "ray"):
         for handler in logging.getLogger(name).handlers:
-            console = getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
-            if console and not isinstance(handler.formatter, _WithoutTraceback):
+            if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+                continue
+            if getattr(handler.stream, "closed", False):  # set up by an earlier caller whose stderr is gone
+                handler.stream = sys.stderr  # (setStream would flush the closed one first)
+            if not isinstance(handler.formatter, _WithoutTraceback):
                 handler.setFormatter(_WithoutTraceback(handler.formatter))
 
 
@@ -189,8 +192,8 @@ def _run(
         sink = ScoreTableSink(
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
         )
+        quiet_console_tracebacks()
         try:
-            quiet_console_tracebacks()
             ds.write_datasink(sink, ray_remote_args={"num_cpus": LIGHT_TASK_CPUS})
         except Exception as exc:  # noqa: BLE001 - Ray's error is hundreds of lines; the cause is one
             failure = reason(exc)
