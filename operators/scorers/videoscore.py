@@ -296,7 +296,17 @@ class VideoScoreScorer:
         ids = []
         for text, frames in zip(prompts, videos):
             prompt = build_prompt(text, len(frames)).replace(IMAGE, image_str).replace(FAKE * 2, FAKE)
-            ids.append(self.prefix + self.tokenizer.encode(prompt, add_special_tokens=False).ids + self.suffix)
+            # The tokenizer splits out special tokens first and encodes the text between them separately, so
+            # encoding the template text apart, with special-token strings as plain text (`</s>` in a prompt is
+            # text), gives the whole-prompt tokenisation for every prompt without such strings.
+            head = prompt.index(FAKE)
+            self.tokenizer.encode_special_tokens = True
+            try:
+                words = self.tokenizer.encode(prompt[:head], add_special_tokens=False).ids
+            finally:
+                self.tokenizer.encode_special_tokens = False
+            images = self.tokenizer.encode(prompt[head:], add_special_tokens=False).ids
+            ids.append(self.prefix + words + images + self.suffix)
         input_ids = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long)
         attention = torch.zeros_like(input_ids)
         for row, seq in enumerate(ids):

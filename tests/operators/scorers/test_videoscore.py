@@ -368,3 +368,14 @@ def test_one_failing_video_is_recorded_alone(scorer: VideoScoreScorer, monkeypat
 def test_golden_scores(scorer: VideoScoreScorer) -> None:
     scores = scorer.score(["a red panda eating bamboo in the snow"], [_golden_frames()])[0]
     np.testing.assert_allclose(scores, GOLDEN, atol=1e-4)
+
+
+def test_special_token_strings_in_a_prompt_are_text(scorer: VideoScoreScorer) -> None:
+    video = _video(2, 378, 378, 0)
+    tok = scorer.tokenizer
+    specials = ["</s>", "<s>", "<end_of_utterance>", "<unk>"]
+    ids = scorer.inputs([f"a cat {' '.join(specials)} sitting"], [video])["input_ids"][0].tolist()
+    plain = scorer.inputs(["a cat sitting"], [video])["input_ids"][0].tolist()
+    for token in specials:
+        assert ids.count(tok.token_to_id(token)) == plain.count(tok.token_to_id(token)), token
+    assert len(ids) > len(plain)  # the strings are there, as ordinary text pieces
