@@ -138,6 +138,7 @@ def test_unreachable_endpoint_fails_before_work(
     }[side]
     assert main([*argv, "--endpoint-url", dead]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"vidscore score: error: {side} s3://") and "EndpointConnectionError" in err, err
+    last = err.splitlines()[-1]  # after the log lines (plan, claim)
+    assert last.startswith(f"vidscore score: error: {side} s3://") and "EndpointConnectionError" in last, err
     assert "check the" in err and "endpoint" in err
     assert not list(tmp_path.rglob("*.parquet"))
