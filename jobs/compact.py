@@ -22,7 +22,7 @@ from operators.urls import redact
 from pipeline.lock import TableLock, TableLocked
 from pipeline.output import META_DIR, OutputError, check_output
 from pipeline.sink import commit_file
-from pipeline.table import TableError, file_schemas, last_run, new_run_id, read_latest, scorer_names
+from pipeline.table import TableError, column_types, file_schemas, last_run, new_run_id, read_latest, scorer_names
 
 ROWS_PER_FILE = 1_000_000
 
@@ -41,7 +41,7 @@ def compact(location: str, keep_history: bool = False, endpoint_url: str | None 
         if not schemas:
             raise TableError(f"no score table at {redact(location)} (no .parquet files)")
         compact_id = lock.run_id = new_run_id(after=last_run(schemas))
-        names = list(dict.fromkeys(c for s in schemas.values() for c in s))
+        names = list(column_types(schemas))
         scorers = [s for s in scorer_names() if f"{s}_checkpoint" in names]
         # Each scorer's values keep the run that computed them (rows written before that column: the row's run).
         carry = {s: {f"{s}_run_id": pl.coalesce(pl.col(f"{s}_run_id"), pl.col("run_id"))} for s in scorers}

@@ -25,6 +25,7 @@ from operators.urls import redact
 from pipeline.table import (
     DECODE_COLUMNS,
     SYSTEM_COLUMNS,
+    column_types,
     file_schemas,
     group_of,
     last_run,
@@ -71,10 +72,7 @@ def load_previous(output: str, plans: list[ScorerPlan], endpoint_url: str | None
     if not schemas:
         return Previous(pl.DataFrame(schema=wanted), unreadable=unreadable)
     scorers = scorer_names()
-    types: dict[str, pl.DataType] = {}
-    for schema in schemas.values():
-        for name, dtype in schema.items():
-            types.setdefault(name, dtype)
+    types = column_types(schemas)
     manifest = {
         c: t for c, t in types.items() if c not in (*SYSTEM_COLUMNS, *DECODE_COLUMNS) and not group_of(c, scorers)
     }

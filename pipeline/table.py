@@ -113,6 +113,15 @@ def file_schemas(
     return {path: schema for path, schema in read.items() if not isinstance(schema, str)}
 
 
+def column_types(schemas: dict[str, pl.Schema]) -> dict[str, pl.DataType]:
+    """Every column of the table's files, in first-seen order, with the type its first file gives it."""
+    types: dict[str, pl.DataType] = {}
+    for schema in schemas.values():
+        for name, dtype in schema.items():
+            types.setdefault(name, dtype)
+    return types
+
+
 def _run_batches(files: list[str]) -> list[list[str]]:
     """Files grouped by the run that wrote them (from the name), in run order; foreign names go last, alone."""
     runs: dict[str, list[str]] = {}
@@ -195,10 +204,7 @@ def read_latest(
     """
     schemas = file_schemas(location, endpoint_url) if schemas is None else schemas
     scorers = scorer_names()
-    types: dict[str, pl.DataType] = {}
-    for schema in schemas.values():
-        for name, dtype in schema.items():
-            types.setdefault(name, dtype)
+    types = column_types(schemas)
     wanted = list(types) if columns is None else list(dict.fromkeys(columns))
     unknown = [c for c in wanted if c not in types and c not in SYSTEM_COLUMNS]
     if unknown and schemas:
