@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	RAY_AUTH_MODE=disabled $(BIN)/python -m jobs.demo --out demo_out
+	$(BIN)/python -m vidscore.jobs.demo --out demo_out
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,7 +28,7 @@ bench-decode: $(STAMP)
 	$(BIN)/python bench/decode.py
 
 bench-e2e: $(STAMP)
-	RAY_AUTH_MODE=disabled $(BIN)/python bench/e2e.py
+	$(BIN)/python bench/e2e.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

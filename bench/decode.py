@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.corpus import encode_video  # noqa: E402
-from operators.decode import Decoder  # noqa: E402
-from operators.frames import FrameSpec, resize_frame, sample_indices  # noqa: E402
-from operators.scorers.technical import SPEC as TECHNICAL  # noqa: E402
+from vidscore.jobs.corpus import encode_video  # noqa: E402
+from vidscore.operators.decode import Decoder  # noqa: E402
+from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices  # noqa: E402
+from vidscore.operators.scorers.technical import SPEC as TECHNICAL  # noqa: E402
 
 RAW16 = FrameSpec(16, "arange")
 VIDEOSCORE = FrameSpec(16, "arange", "idefics2", (378, 980))

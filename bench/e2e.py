@@ -2,7 +2,7 @@
 
 Generates a corpus of short H.264 clips (jobs/corpus.py) and a tiny random-weight VideoScore checkpoint in the
 hub layout (jobs/tiny/videoscore.py), then times, interleaved over several rounds (best round kept):
-  vidscore   `python -m jobs.score MANIFEST -o OUT -s videoscore=CKPT` as a subprocess: Python and Ray
+  vidscore   `python -m vidscore.jobs.score MANIFEST -o OUT -s videoscore=CKPT` as a subprocess: Python and Ray
              start-up, actor start-up, decode, scoring and the Parquet write are all in its wall time
   reference  the reference's way of working, in this process, one video after another: PyAV decodes every
              frame to RGB, the `arange` rule picks 16, transformers' Idefics2 processor (PIL) prepares them with
@@ -27,9 +27,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs.corpus import make_corpus  # noqa: E402
-from operators.frames import FrameSpec, sample_indices  # noqa: E402
-from schemas.videoscore import ASPECTS  # noqa: E402
+from vidscore.jobs.corpus import make_corpus  # noqa: E402
+from vidscore.operators.frames import FrameSpec, sample_indices  # noqa: E402
+from vidscore.schemas.videoscore import ASPECTS  # noqa: E402
 
 FRAMES = 16
 TOLERANCE = 1e-3
@@ -37,7 +37,7 @@ TOLERANCE = 1e-3
 
 def prepare(work: Path, clips: int) -> tuple[Path, Path]:
     """Tiny checkpoint and corpus, reused when `work` already holds them."""
-    from jobs.tiny.videoscore import build
+    from vidscore.jobs.tiny.videoscore import build
 
     ckpt, manifest = work / "ckpt", work / f"corpus-{clips}" / "manifest.jsonl"
     if not (ckpt / "config.json").is_file():
@@ -78,7 +78,7 @@ def reference(
     from PIL import Image
     from transformers import AutoProcessor
 
-    from operators.scorers.videoscore import VideoScoreScorer, build_prompt
+    from vidscore.operators.scorers.videoscore import VideoScoreScorer, build_prompt
 
     def sync() -> None:
         if device.startswith("cuda"):
@@ -116,8 +116,8 @@ def reference(
 
 def vidscore(ckpt: Path, manifest: Path, out: Path) -> tuple[float, dict]:
     """(wall seconds of the whole job process, its run summary)."""
-    env = dict(os.environ, RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "disabled"))
-    cmd = [sys.executable, "-m", "jobs.score", str(manifest), "-o", str(out), "-s", f"videoscore={ckpt}"]
+    env = dict(os.environ)  # a fresh local Ray per job, with token authentication (generated locally)
+    cmd = [sys.executable, "-m", "vidscore.jobs.score", str(manifest), "-o", str(out), "-s", f"videoscore={ckpt}"]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start

@@ -33,9 +33,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs.corpus import PROMPTS, encode_video, render  # noqa: E402
-from operators.decode import Decoder  # noqa: E402
-from schemas.scores import OK  # noqa: E402
+from vidscore.jobs.corpus import PROMPTS, encode_video, render  # noqa: E402
+from vidscore.operators.decode import Decoder  # noqa: E402
+from vidscore.schemas.scores import OK  # noqa: E402
 
 MODELS = {"videoscore16": 16, "videoscore48": 48, "mjvideo": 8}
 # Dense bf16 peak FLOP/s by device name (first match); the MFU denominator. Override with --peak-tflops.
@@ -44,7 +44,7 @@ PEAK_TFLOPS = (("H100 PCIe", 756), ("H100 NVL", 835), ("H100", 989), ("H200", 98
 
 def checkpoints(work: Path, tiny: bool, device: str) -> dict[str, Path]:
     """VideoScore and MJ-VIDEO checkpoints in the hub layout (reused when `work` holds them)."""
-    from jobs.tiny import mjvideo, videoscore
+    from vidscore.jobs.tiny import mjvideo, videoscore
 
     size = "tiny" if tiny else "full"
     paths = {"videoscore": work / f"videoscore-{size}", "mjvideo": work / f"mjvideo-{size}"}
@@ -75,8 +75,8 @@ def corpus(work: Path, clips: int, frames: int, height: int, width: int) -> list
 
 def load(model: str, paths: dict[str, Path], device: str):
     """The scorer for `model` from its checkpoint in `paths` (VideoScore's serves 16 and 48 frames)."""
-    from operators.scorers.mjvideo import MJVideoScorer
-    from operators.scorers.videoscore import VideoScoreScorer
+    from vidscore.operators.scorers.mjvideo import MJVideoScorer
+    from vidscore.operators.scorers.videoscore import VideoScoreScorer
 
     if model == "mjvideo":
         return MJVideoScorer(str(paths["mjvideo"]), device=device)
@@ -192,8 +192,8 @@ def reference(model: str, paths: dict[str, Path], clips: list[dict], device: str
     import av
     from PIL import Image
 
-    from operators.frames import sample_indices
-    from operators.scorers.mjvideo import IMAGENET_MEAN, IMAGENET_STD
+    from vidscore.operators.frames import sample_indices
+    from vidscore.operators.scorers.mjvideo import IMAGENET_MEAN, IMAGENET_STD
 
     scorer = load(model, paths, device)
     scorer.model.language_model.set_attn_implementation("eager")

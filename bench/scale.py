@@ -35,9 +35,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from jobs.corpus import encode_video, render  # noqa: E402
+from vidscore.jobs.corpus import encode_video, render  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -123,7 +122,7 @@ def memory_runs(videos: int, factor: int, work: Path) -> tuple[float, float, flo
     """Score N and FACTOR x N copies of one clip; returns growth: driver RSS, worker RSS, worker private."""
     import ray
 
-    from jobs.score import main
+    from vidscore.jobs.score import main
 
     clip = encode_video(work / "clip.mp4", render("crisp-motion", 7, 24, 96, 128))
     ray.init(include_dashboard=False, log_to_driver=False)
@@ -180,8 +179,8 @@ def listing(objects: int, put_sample: int) -> None:
     from moto.s3.models import s3_backends
     from moto.server import ThreadedMotoServer
 
-    from operators.read import read_input
-    from operators.storage import filesystem
+    from vidscore.operators.read import read_input
+    from vidscore.operators.storage import filesystem
 
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}.items():
         os.environ.setdefault(name, value)
@@ -243,9 +242,9 @@ def _stage_one(manifest: str, whole: bool) -> None:
     import polars as pl
     import ray
 
-    from operators.read import iter_input, read_input
-    from operators.scorers.technical import TechnicalScorer
-    from pipeline.stage import stage
+    from vidscore.operators.read import iter_input, read_input
+    from vidscore.operators.scorers.technical import TechnicalScorer
+    from vidscore.pipeline.stage import stage
 
     ray.init(include_dashboard=False, log_to_driver=False)
     before = _status("self", "RssAnon")

@@ -27,8 +27,8 @@ SCORERS = ("technical", "videoscore", "mjvideo")
 
 
 def build(root: Path, videos: int, runs: int) -> None:
-    from schemas import mjvideo, technical, videoscore
-    from schemas.scores import score_schema
+    from vidscore.schemas import mjvideo, technical, videoscore
+    from vidscore.schemas.scores import score_schema
 
     fields = {"technical": technical.FIELDS, "videoscore": videoscore.FIELDS, "mjvideo": mjvideo.FIELDS}
     ids = pa.array([f"{i:016x}" for i in range(videos)])
@@ -63,7 +63,7 @@ def measure(mode: str, root: str, columns: str) -> None:
     """One measurement in this process: prints JSON with seconds and peak RSS (MiB)."""
     import polars as pl
 
-    from pipeline.table import latest
+    from vidscore.pipeline.table import latest
 
     cols = columns.split(",") if columns else None
     start = time.perf_counter()
@@ -111,7 +111,7 @@ def main() -> None:
     for label, columns in (("3 columns", few), ("all columns", "")):
         results[("naive", label)] = run("naive", root, columns)
         results[("latest", label)] = run("latest", root, columns)
-    from jobs.compact import compact
+    from vidscore.jobs.compact import compact
 
     start = time.perf_counter()
     compact(str(root))

@@ -1,1 +1,1 @@
-"""Job entry points: `python -m jobs.<name>` is what `ray job submit` runs; `vidscore <name>` dispatches here."""
+"""Job entry points: `python -m vidscore.jobs.<name>` is what `ray job submit` runs; `vidscore <name>` too."""

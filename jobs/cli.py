@@ -4,12 +4,12 @@ import importlib
 import sys
 
 JOBS = {
-    "score": "jobs.score",
-    "demo": "jobs.demo",
-    "filter": "jobs.filter",
-    "report": "jobs.report",
-    "evaluate": "jobs.evaluate",
-    "compact": "jobs.compact",
+    "score": "vidscore.jobs.score",
+    "demo": "vidscore.jobs.demo",
+    "filter": "vidscore.jobs.filter",
+    "report": "vidscore.jobs.report",
+    "evaluate": "vidscore.jobs.evaluate",
+    "compact": "vidscore.jobs.compact",
 }
 
 

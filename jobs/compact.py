@@ -17,12 +17,20 @@ from datetime import datetime, timezone
 import polars as pl
 import pyarrow.parquet as pq
 
-from operators.storage import filesystem, is_local, s3_endpoint, with_retries
-from operators.urls import redact
-from pipeline.lock import TableLock, TableLocked
-from pipeline.output import META_DIR, OutputError, check_output
-from pipeline.sink import commit_file
-from pipeline.table import TableError, column_types, file_schemas, last_run, new_run_id, read_latest, scorer_names
+from vidscore.operators.storage import filesystem, is_local, s3_endpoint, with_retries
+from vidscore.operators.urls import redact
+from vidscore.pipeline.lock import TableLock, TableLocked
+from vidscore.pipeline.output import META_DIR, OutputError, check_output
+from vidscore.pipeline.sink import commit_file
+from vidscore.pipeline.table import (
+    TableError,
+    column_types,
+    file_schemas,
+    last_run,
+    new_run_id,
+    read_latest,
+    scorer_names,
+)
 
 ROWS_PER_FILE = 1_000_000
 

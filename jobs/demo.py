@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from jobs.corpus import make_corpus
+from vidscore.jobs.corpus import make_corpus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(out, ignore_errors=True)
     print(f"[demo] writing a sample corpus to {out / 'corpus'}")
     manifest = make_corpus(out / "corpus", per_generator=args.per_generator)
-    from jobs.tiny import mjvideo, videoscore
+    from vidscore.jobs.tiny import mjvideo, videoscore
 
     print("[demo] building TINY RANDOM-WEIGHT VideoScore and MJ-VIDEO checkpoints (real architectures and")
     print("[demo] hub layouts, random weights): their scores exercise the pipeline and mean nothing.")
@@ -32,15 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         f"mjvideo={mjvideo.build(out / 'tiny-mjvideo')}",
     ]
 
-    from jobs.score import main as score
+    from vidscore.jobs.score import main as score
 
     print(f"[demo] scoring with: {', '.join(scorers)}")
     code = score([str(manifest), "-o", str(out / "scores"), *[a for s in scorers for a in ("-s", s)]])
     if code != 0:
         return code
     print("\n[demo] videoscore_* and mjvideo_* above come from TINY RANDOM-WEIGHT checkpoints: plumbing only.")
-    from jobs.filter import main as filter_job
-    from jobs.report import main as report_job
+    from vidscore.jobs.filter import main as filter_job
+    from vidscore.jobs.report import main as report_job
 
     scores, curated = out / "scores", out / "curated.jsonl"
     print("\n[demo] curating: moving, sharp clips (technical pre-filters), then the top half by sharpness")
@@ -63,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[demo] score table (Parquet):  {scores}")
         print(f"[demo] curated manifest:       {curated}  (vidscore score reads it again)")
         print(f"[demo] HTML report:            {out / 'report' / 'report.html'}")
-        print(
-            "[demo] read the table: python -c "
-            f"\"from pipeline.table import latest; print(latest('{scores}').collect())\""
-        )
+        print(f"[demo] read the table: python -c \"from vidscore import latest; print(latest('{scores}').collect())\"")
     return code
 
 

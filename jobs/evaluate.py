@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from jobs import labels as L
-from jobs import metrics as M
-from jobs.table import JobError, read_scores, score_columns, write_text
-from operators.urls import redact
-from schemas import mjvideo, videoscore
-from schemas.scores import OK
+from vidscore.jobs import labels as L
+from vidscore.jobs import metrics as M
+from vidscore.jobs.table import JobError, read_scores, score_columns, write_text
+from vidscore.operators.urls import redact
+from vidscore.schemas import mjvideo, videoscore
+from vidscore.schemas.scores import OK
 
 EVALCRAFTER = ("visual_quality", "temporal_consistency", "text_to_video_alignment")  # VideoScore outputs 0, 1, 3
 # MJ-BENCH-VIDEO's aspect label names (snake_cased) -> mjvideo aspect columns.

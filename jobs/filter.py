@@ -15,11 +15,11 @@ from typing import Any
 
 import polars as pl
 
-from jobs import rules as R
-from jobs.table import JobError, check_output_format, manifest_columns, read_scores, score_columns, write_frame
-from operators.storage import filesystem
-from operators.urls import redact
-from schemas.scores import OK
+from vidscore.jobs import rules as R
+from vidscore.jobs.table import JobError, check_output_format, manifest_columns, read_scores, score_columns, write_frame
+from vidscore.operators.storage import filesystem
+from vidscore.operators.urls import redact
+from vidscore.schemas.scores import OK
 
 
 class _Ordered(argparse.Action):
@@ -83,7 +83,7 @@ def _rules(args: argparse.Namespace) -> tuple[str | None, list[R.Rule], bool]:
 
 def _manifest(location: str, endpoint_url: str | None) -> pl.DataFrame:
     """The training manifest with the uris and video_ids `vidscore score` would give it."""
-    from operators.read import InputError, read_input
+    from vidscore.operators.read import InputError, read_input
 
     try:
         return pl.from_arrow(read_input(location, endpoint_url=endpoint_url))

@@ -6,7 +6,7 @@ No scripts, no external assets: tables plus inline SVG, so the page opens anywhe
 from html import escape
 from typing import Any
 
-from jobs.svg import bar_chart, color, histogram_chart
+from vidscore.jobs.svg import bar_chart, color, histogram_chart
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }

@@ -20,9 +20,9 @@ from typing import Any
 
 import polars as pl
 
-from jobs.table import JobError
-from operators.storage import filesystem
-from operators.urls import redact
+from vidscore.jobs.table import JobError
+from vidscore.operators.storage import filesystem
+from vidscore.operators.urls import redact
 
 FORMATS = ("videofeedback", "evalcrafter", "pairwise", "mjbench")
 PATH_KEYS = ("video", "video_path", "video_link", "path", "uri")

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from jobs import html, stats
-from jobs.table import JobError, read_scores, score_columns, write_text
-from operators.storage import join
-from operators.urls import redact
-from schemas.scores import OK
+from vidscore.jobs import html, stats
+from vidscore.jobs.table import JobError, read_scores, score_columns, write_text
+from vidscore.operators.storage import join
+from vidscore.operators.urls import redact
+from vidscore.schemas.scores import OK
 
 NO_GENERATOR = "(none)"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from jobs.table import JobError
+from vidscore.jobs.table import JobError
 
 KINDS = ("where", "top_percent", "top_k")
 

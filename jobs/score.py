@@ -1,6 +1,7 @@
 """`vidscore score INPUT -o OUTPUT [-s NAME[=CHECKPOINT]]...`: score a video corpus into a Parquet table.
 
-Uses the Ray cluster in RAY_ADDRESS when set (e.g. under `ray job submit`), else starts a local Ray.
+Joins the Ray cluster named by --ray-address or RAY_ADDRESS (which `ray job submit` sets); with neither, starts a
+fresh local Ray of its own (never one that happens to run on the machine).
 Exit codes: 0 done (bad videos are rows with a status), 2 bad configuration or unusable storage (before any
 work), 3 done but more videos failed than the failure budget allows (the summary says which part), 1 the run
 failed part-way (e.g. the table could not be written): a short reason and the summary, rows committed stand.
@@ -10,9 +11,9 @@ import argparse
 import logging
 import sys
 
-from operators.read import InputError
-from pipeline.config import ConfigError, load_yaml, merge, parse_scorer
-from pipeline.output import OutputError
+from vidscore.operators.read import InputError
+from vidscore.pipeline.config import ConfigError, load_yaml, merge, parse_scorer
+from vidscore.pipeline.output import OutputError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,6 +33,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML job config; command-line flags override it")
     p.add_argument("--decode-workers", type=int, help="most decode actors (default: free CPUs)")
     p.add_argument("--decode-backend", choices=["auto", "decord", "pyav"], help="video decoder (default auto)")
+    p.add_argument(
+        "--device",
+        choices=["auto", "gpu", "cpu"],
+        help="where model scorers run, for every scorer "
+        "(default auto: GPU when the cluster has one or its autoscaler can add one)",
+    )
+    p.add_argument("--gpu-wait-s", type=float, help="how long to wait for a GPU node before exit 2 (default 600)")
+    p.add_argument("--ray-address", help="Ray cluster to join, HOST:PORT (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--endpoint-url", help="S3-compatible endpoint URL (default: AWS_ENDPOINT_URL or AWS)")
     p.add_argument(
         "--failure-budget", type=float, metavar="FRACTION", help="share of videos that may fail, for decode and each "
@@ -78,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             "decode_workers": args.decode_workers,
             "decode_backend": args.decode_backend,
             "endpoint_url": args.endpoint_url,
+            "device": args.device,
+            "gpu_wait_s": args.gpu_wait_s,
+            "ray_address": args.ray_address,
             "failure_budget": args.failure_budget,
         }
         cfg = merge(file_values, cli)
-        from pipeline.run import run
+        from vidscore.pipeline.run import run
 
         summary = run(cfg)
     except (ConfigError, InputError, OutputError) as exc:

@@ -9,11 +9,11 @@ import sys
 
 import polars as pl
 
-from operators.scorers import SCORERS
-from operators.storage import filesystem, to_url
-from operators.urls import redact
-from pipeline.table import TableError, file_schemas, read_latest
-from schemas.scores import BASE_FIELDS, METADATA_FIELDS
+from vidscore.operators.scorers import SCORERS
+from vidscore.operators.storage import filesystem, to_url
+from vidscore.operators.urls import redact
+from vidscore.pipeline.table import TableError, file_schemas, read_latest
+from vidscore.schemas.scores import BASE_FIELDS, METADATA_FIELDS
 
 SCORER_PREFIXES = tuple(SCORERS)  # a scorer's name is its column prefix
 PROVENANCE_SUFFIXES = ("_checkpoint", "_revision", "_frames", "_run_id", "_status", "_error", "_device", "_dtype")

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pyarrow as pa
 
-from operators.urls import redact
+from vidscore.operators.urls import redact
 
 
 def _column(values: np.ndarray, type_: pa.DataType) -> pa.Array:

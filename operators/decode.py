@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from operators.frames import FrameSpec, resize_frame, sample_indices, target_size
-from operators.sandbox import Sandbox, SandboxTimeout, arena
-from operators.scorers.rows import arrow_safe, wanted
-from operators.storage import content_key, filesystem, is_local, with_retries
-from operators.urls import redact, redact_text
-from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
+from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices, target_size
+from vidscore.operators.sandbox import Sandbox, SandboxTimeout, arena
+from vidscore.operators.scorers.rows import arrow_safe, wanted
+from vidscore.operators.storage import content_key, filesystem, is_local, with_retries
+from vidscore.operators.urls import redact, redact_text
+from vidscore.schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, OK
 
 if TYPE_CHECKING:
     from av.container import InputContainer

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.storage import content_key, filesystem, join, to_url
-from operators.urls import identity, redact
-from schemas import manifest, scores
+from vidscore.operators.storage import content_key, filesystem, join, to_url
+from vidscore.operators.urls import identity, redact
+from vidscore.schemas import manifest, scores
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".gif")
 MANIFEST_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
@@ -339,7 +339,7 @@ def normalize(table: pa.Table, base: str) -> pa.Table:
     clash = [c for c in table.column_names if c in reserved or c.startswith(manifest.RESERVED_PREFIXES)]
     if clash:
         raise InputError(f"manifest columns {clash} are reserved for the score table; rename them")
-    from operators.scorers import SCORERS
+    from vidscore.operators.scorers import SCORERS
 
     scorer_like = [c for c in table.column_names if any(c.startswith(f"{name}_") for name in SCORERS)]
     if scorer_like:

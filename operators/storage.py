@@ -5,7 +5,7 @@ import logging
 import os
 from typing import Any
 
-from operators.urls import redact_text
+from vidscore.operators.urls import redact_text
 
 log = logging.getLogger("vidscore")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, SCORE_ERROR
+from vidscore.schemas.scores import DECODE_ERROR, DECODE_TIMEOUT, FETCH_ERROR, SCORE_ERROR
 
 EXIT_OVER_BUDGET = 3
 DEFAULT_BUDGET = {"decode": 0.5, "scorer": 0.1}  # fractions of the videos this run decoded / scored

@@ -7,14 +7,14 @@ import logging
 import math
 import os
 import warnings
-from dataclasses import dataclass
 
 import pyarrow as pa
 
-from operators.conform import conform
-from operators.decode import Decoder
-from operators.scorers.plan import ScorerPlan
-from pipeline.config import ScoreConfig
+from vidscore.operators.conform import conform
+from vidscore.operators.decode import Decoder
+from vidscore.operators.scorers.plan import ScorerPlan
+from vidscore.pipeline.config import ScoreConfig
+from vidscore.pipeline.placement import Capacity, Placement, decode_workers, place_scorers
 
 log = logging.getLogger("vidscore")
 # Scorer and bookkeeping actors declare a small CPU share so decode workers can have the rest of a node;
@@ -30,41 +30,9 @@ ACTOR_RESTARTS = 4
 RESTARTS = {"max_restarts": ACTOR_RESTARTS, "max_task_retries": ACTOR_RESTARTS}
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where one scorer's actors run: GPU share per actor (0 = CPU) and the pool size."""
-
-    num_gpus: float
-    actors: int
-
-
-def place_scorers(plans: list[ScorerPlan], gpus: float, gpu_memory_gb: float, cpu_actors: int) -> dict:
-    """GPU share and pool size per scorer.
-
-    Model scorers whose declared memory fits on one GPU together share every GPU (fractional
-    `num_gpus` proportional to memory), so each video's frames meet all models on the same node;
-    otherwise each gets whole GPUs. Without GPUs every scorer runs on CPU.
-    """
-    on_gpu = [p for p in plans if p.gpu_memory_gb > 0] if gpus >= 1 else []
-    total = sum(p.gpu_memory_gb for p in on_gpu)
-    placements = {}
-    for plan in plans:
-        if plan not in on_gpu:
-            placements[plan.name] = Placement(0.0, cpu_actors)
-        elif total <= gpu_memory_gb:
-            share = math.floor(100 * plan.gpu_memory_gb / total) / 100 if len(on_gpu) > 1 else 1.0
-            placements[plan.name] = Placement(share, int(gpus))
-        else:
-            placements[plan.name] = Placement(1.0, max(1, int(gpus) // len(on_gpu)))
-    return placements
-
-
-def decode_workers(cfg: ScoreConfig, cpus: float, placements: dict) -> int:
-    """Decode actors: the configured number, else every CPU not reserved for scorers and writing."""
-    if cfg.decode_workers:
-        return cfg.decode_workers
-    reserved = sum(SCORER_CPUS * p.actors for p in placements.values()) + LIGHT_TASK_CPUS
-    return max(1, int(cpus - reserved))
+def decode_reserve(placements: dict[str, Placement]) -> float:
+    """CPUs the scorer pools (at their largest) and the writers hold, which decode actors leave free."""
+    return sum(SCORER_CPUS * p.max_actors for p in placements.values()) + LIGHT_TASK_CPUS
 
 
 def cpu_runtime_env(cpus: float, place: Placement) -> dict | None:
@@ -73,7 +41,13 @@ def cpu_runtime_env(cpus: float, place: Placement) -> dict | None:
     (the OS shares them when both are busy). An OMP_NUM_THREADS the driver was started with wins."""
     if place.num_gpus or "OMP_NUM_THREADS" in os.environ:
         return None
-    return {"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus) // max(1, place.actors)))}}
+    return {"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus) // max(1, place.max_actors)))}}
+
+
+def describe(name: str, place: Placement) -> str:
+    """`videoscore 1-8 actors x 0.5 GPU (auto: the cluster has 8 GPUs)`, for the log and the summary."""
+    where = f"{place.num_gpus:g} GPU" if place.num_gpus else "CPU"
+    return f"{name} {place.min_actors}-{place.max_actors} actors x {where} ({place.why})"
 
 
 def drops_frames(plans: list[ScorerPlan]) -> dict[str, bool]:
@@ -100,15 +74,19 @@ def input_dataset(refs: list, videos: int, workers: int):
     return ray.data.from_arrow_refs(refs).repartition(target_num_rows_per_block=rows).materialize()
 
 
-def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, schema: pa.Schema, run_id: str) -> tuple:
-    """The lazy score dataset over the staged input tables `refs` (`videos` rows), nothing runs until it is
-    written; and the most actors each pool may hold, by class name (for the run summary's busy shares)."""
+def placements_for(plans: list[ScorerPlan], cfg: ScoreConfig, cap: Capacity) -> dict[str, Placement]:
+    """Each scorer's placement under the run's configuration (scorer entries' device and max_actors first)."""
+    devices = {s.name: s.device or cfg.device for s in cfg.scorers}
+    most = {s.name: s.max_actors for s in cfg.scorers}
+    return place_scorers(plans, devices, most, cap, cfg.gpu_memory_gb, cfg.scorer_workers)
+
+
+def score_operators(
+    ds, plans: list[ScorerPlan], cfg: ScoreConfig, placements: dict[str, Placement], workers: int, cpus: float
+):
+    """`ds` (rows with video_id, uri, prompt) through the decode pool and one actor pool per scorer (lazy)."""
     import ray
 
-    resources = ray.cluster_resources()
-    cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
-    placements = place_scorers(plans, gpus, cfg.gpu_memory_gb, cfg.scorer_workers)
-    workers = decode_workers(cfg, cpus, placements)
     decoder = {
         "specs": list(dict.fromkeys(p.frame_spec for p in plans)),
         "endpoint_url": cfg.endpoint_url,
@@ -118,7 +96,6 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
         "min_frames": cfg.min_frames,
         "readers": readers(plans),
     }
-    ds = input_dataset(refs, videos, workers)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
         ds = ds.map_batches(
@@ -137,19 +114,42 @@ def build(refs: list, videos: int, plans: list[ScorerPlan], cfg: ScoreConfig, sc
                 fn_constructor_kwargs=plan.init_kwargs,
                 fn_kwargs={"drop_frames": drops[plan.name]},
                 batch_size=int(cfg.batch_size or plan.batch_size),
-                compute=ray.data.ActorPoolStrategy(size=place.actors),
+                compute=ray.data.ActorPoolStrategy(min_size=place.min_actors, max_size=place.max_actors),
                 num_cpus=SCORER_CPUS,
                 num_gpus=place.num_gpus,
                 runtime_env=cpu_runtime_env(cpus, place),
                 **RESTARTS,
             )
-    ds = ds.map_batches(
+    placed = "; ".join(describe(p.name, placements[p.name]) for p in plans)
+    log.info("pools: decode up to %d actors; %s", workers, placed)
+    return ds
+
+
+def conformed(ds, schema: pa.Schema, run_id: str, plans: list[ScorerPlan]):
+    """The scored rows with exactly the table schema's columns and types, stamped with the run."""
+    return ds.map_batches(
         conform,
         fn_kwargs={"schema": schema, "run_id": run_id, "scorers": [p.name for p in plans]},
         batch_format="numpy",
         num_cpus=LIGHT_TASK_CPUS,
     )
-    pools = {Decoder.__name__: workers, **{p.cls.__name__: placements[p.name].actors for p in plans}}
-    log.info("pools: decode up to %d actors; %s", workers, ", ".join(
-        f"{p.name} {placements[p.name].actors} x {placements[p.name].num_gpus or 'CPU'}" for p in plans))  # fmt: skip
+
+
+def build(
+    refs: list,
+    videos: int,
+    plans: list[ScorerPlan],
+    cfg: ScoreConfig,
+    schema: pa.Schema,
+    run_id: str,
+    placements: dict[str, Placement],
+    cap: Capacity,
+) -> tuple:
+    """The lazy score dataset over the staged input tables `refs` (`videos` rows), nothing runs until it is
+    written; and the most actors each pool may hold, by class name (for the run summary's busy shares)."""
+    workers = decode_workers(cfg.decode_workers, cap, decode_reserve(placements))
+    cpus = max(cap.cpus, 1.0)
+    ds = input_dataset(refs, videos, max(1, min(workers, int(cpus))))
+    ds = conformed(score_operators(ds, plans, cfg, placements, workers, cpus), schema, run_id, plans)
+    pools = {Decoder.__name__: workers, **{p.cls.__name__: placements[p.name].max_actors for p in plans}}
     return ds, pools

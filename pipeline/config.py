@@ -5,7 +5,7 @@ error that lists the valid ones, raised before any work starts.
 """
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import yaml
@@ -17,11 +17,17 @@ class ConfigError(ValueError):
 
 @dataclass
 class ScorerConfig:
-    """One `-s NAME[=CHECKPOINT]` or YAML scorer entry; `options` go to the scorer's `plan()`."""
+    """One `-s NAME[=CHECKPOINT]` or YAML scorer entry; `options` go to the scorer's `plan()`.
+
+    `device` (auto, gpu, cpu) and `max_actors` are the pipeline's, not the scorer's: where its pool runs and how
+    far it may grow (`pipeline.placement`). None takes the run's `device` and the default growth.
+    """
 
     name: str
     checkpoint: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    device: str | None = None
+    max_actors: int | None = None
 
 
 @dataclass
@@ -40,8 +46,13 @@ class ScoreConfig:
         decode_timeout_s: wall-clock limit per video decode; past it the decoder is killed (`decode_timeout`).
         max_pixels: frames larger than this are refused (`decode_error`), bounding decode memory.
         min_frames: videos with fewer frames are refused (`decode_error`).
-        scorer_workers: actors per CPU-run scorer (GPU scorers get one per GPU share).
+        scorer_workers: most actors per CPU-run scorer (a scorer's own `max_actors` wins).
+        device: where model scorers run: `auto` (GPU when the cluster has or its autoscaler can add one), `gpu` or
+            `cpu`; a scorer's own `device` wins (`pipeline.placement`).
+        gpu_wait_s: how long a run waits for the first GPU of GPU scorers (an autoscaling cluster starting one)
+            before it stops with exit code 2.
         gpu_memory_gb: memory of one GPU, to decide which model scorers can share one.
+        ray_address: the Ray cluster to join (else RAY_ADDRESS; with neither, a fresh local Ray of this run's own).
         endpoint_url: S3-compatible endpoint (MinIO, Ceph, R2); default from AWS_ENDPOINT_URL.
         rows_per_file: target rows per output Parquet file.
         lock_ttl_s: a run's claim on the table expires this long after its last heartbeat (a crashed run's
@@ -62,7 +73,10 @@ class ScoreConfig:
     max_pixels: int = 7680 * 4320
     min_frames: int = 2
     scorer_workers: int = 1
+    device: str = "auto"
+    gpu_wait_s: float = 600.0
     gpu_memory_gb: float = 80.0
+    ray_address: str | None = None
     endpoint_url: str | None = None
     rows_per_file: int = 5000
     lock_ttl_s: float = 300.0
@@ -85,8 +99,15 @@ class ScoreConfig:
                 positive_int(name, value)
         for name in POSITIVE_FLOATS:
             positive_number(name, getattr(self, name))
-        if self.endpoint_url is not None and not isinstance(self.endpoint_url, str):
-            raise ConfigError(f"endpoint_url must be a URL, got {self.endpoint_url!r}")
+        for name in ("endpoint_url", "ray_address"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be an address or URL, got {getattr(self, name)!r}")
+        for where, device in [("device", self.device), *((f"{s.name}: device", s.device) for s in self.scorers)]:
+            if device is not None and device not in DEVICES:
+                raise ConfigError(f"{where} must be auto, gpu or cpu, got {device!r}")
+        for s in self.scorers:
+            if s.max_actors is not None:
+                positive_int(f"{s.name}: max_actors", s.max_actors)
         if self.decode_backend not in ("auto", "decord", "pyav"):
             raise ConfigError(f"decode_backend must be auto, decord or pyav, got {self.decode_backend!r}")
 
@@ -94,7 +115,8 @@ class ScoreConfig:
 POSITIVE_INTS = ("limit", "batch_size", "decode_workers", "decode_batch_size", "max_pixels", "min_frames",
                  "scorer_workers", "rows_per_file")  # fmt: skip
 REQUIRED_INTS = ("decode_batch_size", "max_pixels", "min_frames", "scorer_workers", "rows_per_file")
-POSITIVE_FLOATS = ("decode_timeout_s", "gpu_memory_gb", "lock_ttl_s")
+POSITIVE_FLOATS = ("decode_timeout_s", "gpu_memory_gb", "lock_ttl_s", "gpu_wait_s")
+DEVICES = ("auto", "gpu", "cpu")
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -147,12 +169,38 @@ def _scorer_entry(entry: Any, path: str) -> ScorerConfig:
     if not isinstance(entry, dict) or "name" not in entry:
         raise ConfigError(f"{path}: each scorer is NAME, NAME=CHECKPOINT or a mapping with a `name` key")
     entry = dict(entry)
-    return ScorerConfig(name=entry.pop("name"), checkpoint=entry.pop("checkpoint", None), options=entry)
+    return ScorerConfig(
+        name=entry.pop("name"),
+        checkpoint=entry.pop("checkpoint", None),
+        device=entry.pop("device", None),
+        max_actors=entry.pop("max_actors", None),
+        options=entry,
+    )
+
+
+def merge_scorers(file_scorers: list[ScorerConfig], flags: list[ScorerConfig]) -> list[ScorerConfig]:
+    """`-s` flags choose which scorers run, in their order; each keeps the file's entry for it (options, device,
+    max_actors), and a checkpoint on the flag replaces the file's."""
+    entries = {s.name: s for s in file_scorers}
+    out = []
+    for flag in flags:
+        base = entries.get(flag.name)
+        if base is None:
+            out.append(flag)
+            continue
+        out.append(replace(base, checkpoint=flag.checkpoint or base.checkpoint, options=dict(base.options)))
+    return out
 
 
 def merge(file_values: dict[str, Any], cli_values: dict[str, Any]) -> ScoreConfig:
-    """Command-line values (those not None) override the YAML file's."""
-    values = {**file_values, **{k: v for k, v in cli_values.items() if v is not None}}
+    """Command-line values (those not None) override the YAML file's; `-s` flags merge with the file's scorer
+    entries (`merge_scorers`), and `--device` applies to every scorer."""
+    cli = {k: v for k, v in cli_values.items() if v is not None}
+    if isinstance(cli.get("scorers"), list) and isinstance(file_values.get("scorers"), list):
+        cli["scorers"] = merge_scorers(file_values["scorers"], cli["scorers"])
+    values = {**file_values, **cli}
+    if "device" in cli and isinstance(values.get("scorers"), list):
+        values["scorers"] = [replace(s, device=None) for s in values["scorers"]]
     for key in ("input", "output"):
         if not values.get(key):
             raise ConfigError(f"missing {key}: give it on the command line or as `{key}:` in the config file")

@@ -16,9 +16,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from operators.storage import filesystem, is_local
-from operators.urls import redact
-from pipeline.output import META_DIR, OutputError
+from vidscore.operators.storage import filesystem, is_local
+from vidscore.operators.urls import redact
+from vidscore.pipeline.output import META_DIR, OutputError
 
 LOCK_DIR = f"{META_DIR}/lock"
 

@@ -6,8 +6,8 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.storage import filesystem, is_local, to_url
-from operators.urls import redact
+from vidscore.operators.storage import filesystem, is_local, to_url
+from vidscore.operators.urls import redact
 
 META_DIR = "_vidscore"  # pyarrow, polars and Ray skip `_`-prefixed entries when reading the table
 

@@ -18,11 +18,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from operators.scorers.plan import ScorerPlan
-from operators.scorers.rows import todo_column
-from operators.storage import content_key, filesystem, with_retries
-from operators.urls import redact
-from pipeline.table import (
+from vidscore.operators.scorers.plan import ScorerPlan
+from vidscore.operators.scorers.rows import todo_column
+from vidscore.operators.storage import content_key, filesystem, with_retries
+from vidscore.operators.urls import redact
+from vidscore.pipeline.table import (
     DECODE_COLUMNS,
     SYSTEM_COLUMNS,
     column_types,
@@ -32,7 +32,7 @@ from pipeline.table import (
     read_latest,
     scorer_names,
 )
-from schemas.scores import RETRYABLE
+from vidscore.schemas.scores import RETRYABLE
 
 STAT_THREADS = 32
 REASONS = ("new", "changed_content", "changed_config", "changed_prompt", "retry")

@@ -11,21 +11,23 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.read import iter_input
-from operators.scorers.plan import ScorerPlan
-from operators.storage import s3_endpoint
-from operators.urls import redact, redact_text
-from pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
-from pipeline.build import LIGHT_TASK_CPUS, build
-from pipeline.config import ConfigError, ScoreConfig
-from pipeline.lock import TableLock
-from pipeline.output import check_output, read_files, table_files, write_json
-from pipeline.resume import load_previous
-from pipeline.sink import ScoreTableSink
-from pipeline.stage import stage
-from pipeline.summary import actor_restarts, pool_busy, render, stage_times, summarize
-from pipeline.table import new_run_id
-from schemas.scores import score_schema
+from vidscore.operators.read import iter_input
+from vidscore.operators.scorers.plan import ScorerPlan
+from vidscore.operators.storage import s3_endpoint
+from vidscore.operators.urls import redact, redact_text
+from vidscore.pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
+from vidscore.pipeline.build import LIGHT_TASK_CPUS, SCORER_CPUS, build, describe, placements_for
+from vidscore.pipeline.cluster import address_of, check_address, connect, describe_cluster
+from vidscore.pipeline.config import ConfigError, ScoreConfig
+from vidscore.pipeline.lock import TableLock
+from vidscore.pipeline.output import check_output, read_files, table_files, write_json
+from vidscore.pipeline.placement import capacity, wait_for_gpu
+from vidscore.pipeline.resume import load_previous
+from vidscore.pipeline.sink import ScoreTableSink
+from vidscore.pipeline.stage import stage
+from vidscore.pipeline.summary import actor_restarts, pool_busy, render, stage_times, summarize
+from vidscore.pipeline.table import new_run_id
+from vidscore.schemas.scores import score_schema
 
 STANDARD = ("video_id", "uri", "prompt", "generator")
 log = logging.getLogger("vidscore")
@@ -33,7 +35,7 @@ log = logging.getLogger("vidscore")
 
 def plan_scorers(cfg: ScoreConfig) -> list[ScorerPlan]:
     """Resolve every scorer on the driver; a bad name, checkpoint or option fails here."""
-    from operators.scorers import SCORERS
+    from vidscore.operators.scorers import SCORERS
 
     plans = []
     for s in cfg.scorers:
@@ -125,6 +127,10 @@ def run(cfg: ScoreConfig, echo: Any = print) -> dict[str, Any]:
     # Resolved on the driver: workers of an existing cluster do not see the driver's AWS_ENDPOINT_URL.
     cfg.endpoint_url = s3_endpoint(cfg.endpoint_url)
     plans = plan_scorers(cfg)
+    import ray
+
+    if not ray.is_initialized():
+        check_address(address_of(cfg.ray_address))
     try:
         budget = budgets(cfg.failure_budget, [p.name for p in plans])
     except ValueError as exc:
@@ -150,9 +156,7 @@ def _run(
 
         if not ray.is_initialized():
             begin = time.perf_counter()
-            address = os.environ.get("RAY_ADDRESS")
-            # A local Ray starts without its dashboard, ~2 s sooner on 2 cores (ray start --head gives one).
-            ray.init(address=address, log_to_driver=False, **({} if address else {"include_dashboard": False}))
+            connect(cfg.ray_address)
             ray_start_s = time.perf_counter() - begin
         return ray.put(table)
 
@@ -181,13 +185,21 @@ def _run(
     failure: str | None = None
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
-    gpus, files, pools = None, [], {}
+    gpus, files, pools, cluster = None, [], {}, None
     start = time.perf_counter()
     if staged.todo:
-        import ray
-
-        gpus = float(ray.cluster_resources().get("GPU", 0.0))
-        ds, pools = build(staged.refs, staged.todo, plans, cfg, schema, run_id)
+        cap = capacity()
+        placements = placements_for(plans, cfg, cap)
+        gpu_wait_s = wait_for_gpu(placements, cfg.gpu_wait_s, SCORER_CPUS)
+        if gpu_wait_s:
+            cap = capacity()
+        gpus = cap.gpus
+        cluster = {
+            **describe_cluster(),
+            "gpu_wait_s": round(gpu_wait_s, 1),
+            "placement": {p.name: describe(p.name, placements[p.name]) for p in plans},
+        }
+        ds, pools = build(staged.refs, staged.todo, plans, cfg, schema, run_id, placements, cap)
         staged.refs.clear()  # the dataset holds them now
         sink = ScoreTableSink(
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
@@ -214,6 +226,7 @@ def _run(
         score_columns,
         wall,
         gpus=gpus,
+        ray=cluster,
         run_id=run_id,
         ray_start_s=round(ray_start_s, 3),
         output=redact(cfg.output),

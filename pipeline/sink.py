@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
-from operators.storage import filesystem, is_local, to_url, with_retries
+from vidscore.operators.storage import filesystem, is_local, to_url, with_retries
 
 
 class ScoreTableSink(Datasink):

@@ -12,9 +12,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from operators.read import Chunk, InputError
-from operators.scorers.plan import ScorerPlan
-from pipeline.resume import Previous, decide, with_todo
+from vidscore.operators.read import Chunk, InputError
+from vidscore.operators.scorers.plan import ScorerPlan
+from vidscore.pipeline.resume import Previous, decide, with_todo
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.scores import OK
+from vidscore.schemas.scores import OK
 
 
 def stage_times(ds: Any) -> dict[str, float]:

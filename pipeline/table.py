@@ -23,10 +23,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.storage import filesystem, is_transient, polars_options, to_url
-from operators.urls import redact, redact_text
-from pipeline.output import table_files
-from schemas.scores import METADATA_FIELDS, OK, SCORE_ERROR
+from vidscore.operators.storage import filesystem, is_transient, polars_options, to_url
+from vidscore.operators.urls import redact, redact_text
+from vidscore.pipeline.output import table_files
+from vidscore.schemas.scores import METADATA_FIELDS, OK, SCORE_ERROR
 
 DECODE_COLUMNS = ("status", "error", *(f.name for f in METADATA_FIELDS))
 SYSTEM_COLUMNS = ("video_id", "run_id", "scored_at")
@@ -66,7 +66,7 @@ class TableError(ValueError):
 
 
 def scorer_names() -> tuple[str, ...]:
-    from operators.scorers import SCORERS
+    from vidscore.operators.scorers import SCORERS
 
     return tuple(SCORERS)
 

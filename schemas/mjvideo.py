@@ -8,7 +8,7 @@ directly: `mjvideo_c_human_face_distortion > 0`).
 
 import pyarrow as pa
 
-from schemas.scores import provenance_fields
+from vidscore.schemas.scores import provenance_fields
 
 PREFIX = "mjvideo"
 ASPECTS = ("alignment", "safety", "fineness", "coherence_consistency", "bias_fairness")

@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from schemas.scores import provenance_fields
+from vidscore.schemas.scores import provenance_fields
 
 PREFIX = "technical"
 MEASURES = ("sharpness", "motion", "brightness", "contrast")

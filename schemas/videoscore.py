@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from schemas.scores import provenance_fields
+from vidscore.schemas.scores import provenance_fields
 
 PREFIX = "videoscore"
 # The regression head's output order; the checkpoints were trained on human labels 1-4 for each aspect.

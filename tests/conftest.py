@@ -1,6 +1,7 @@
 """Shared fixtures: real encoded videos and one local Ray cluster for the end-to-end tests."""
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -24,9 +25,14 @@ for _repo, _file in [
 import numpy as np  # noqa: E402 - after the hub cache is set
 import pytest  # noqa: E402
 
-from jobs.corpus import encode_video, make_corpus, render  # noqa: E402
+from vidscore.jobs.corpus import encode_video, make_corpus, render  # noqa: E402
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# Token authentication on, as for every cluster vidscore starts or ships: the session's own token, so the tests
+# never read or write the developer's ~/.ray/auth_token. Every Ray the tests start, and every job they run, uses it.
+TOKEN = Path(tempfile.mkdtemp(prefix="vidscore-ray-token-")) / "auth_token"
+TOKEN.write_text(secrets.token_hex(32))
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN_PATH"] = str(TOKEN)
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -12,7 +12,7 @@ README = Path(__file__).parents[1] / "README.md"
 
 def test_the_table_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    example = next(b for b in blocks if "from pipeline.table import latest" in b)
+    example = next(b for b in blocks if "from vidscore import latest" in b)
     scores = tmp_path / "scores"
     vs = {"videoscore_visual_quality": 3.0, "videoscore_checkpoint": "ckpt", "videoscore_status": "ok"}
     mj = {"mjvideo_overall": 0.5, "mjvideo_checkpoint": "ckpt", "mjvideo_status": "ok"}

@@ -43,8 +43,8 @@ def render(template: dict[str, Any], day: dt.date, input_pattern: str, output_pa
     job = copy.deepcopy(template)
     stamp = day.isoformat()
     tokens = shlex.split(job["spec"]["entrypoint"])
-    if tokens[:3] != ["python", "-m", "jobs.score"] or len(tokens) < 4 or tokens[3].startswith("-"):
-        raise ValueError(f"template entrypoint must start `python -m jobs.score INPUT`, got {tokens[:4]}")
+    if tokens[:3] != ["python", "-m", "vidscore.jobs.score"] or len(tokens) < 4 or tokens[3].startswith("-"):
+        raise ValueError(f"template entrypoint must start `python -m vidscore.jobs.score INPUT`, got {tokens[:4]}")
     flags = [i for i, t in enumerate(tokens) if t in ("-o", "--output")]
     if len(flags) != 1 or flags[0] + 1 >= len(tokens):
         raise ValueError("template entrypoint must give the output exactly once as `-o OUTPUT`")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.videoscore import ASPECTS
+from vidscore.schemas.videoscore import ASPECTS
 
 VISION = {
     "hidden_size": 32,
@@ -75,7 +75,7 @@ def _tokenizer_files(out: Path) -> dict[str, int]:
         trainers,
     )
 
-    from operators.scorers.videoscore import template
+    from vidscore.operators.scorers.videoscore import template
 
     trainer_tok = Tokenizer(models.BPE(unk_token="<unk>"))
     trainer_tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from schemas import mjvideo as cols
+from vidscore.schemas import mjvideo as cols
 
 # InternVL2's `internlm2-chat` template (ChatML markers, MPT separator style: no newline after <|im_end|>), with
 # the old system message InternVL2 was trained with; byte-exact, see the tests for its sha256.

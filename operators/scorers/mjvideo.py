@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from operators.frames import FrameSpec
-from operators.scorers.plan import ScorerPlan, whole
-from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp, text
-from operators.scorers.runtime import (
+from vidscore.operators.frames import FrameSpec
+from vidscore.operators.scorers.plan import ScorerPlan, whole
+from vidscore.operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp, text
+from vidscore.operators.scorers.runtime import (
     attention_implementation,
     check_hub,
     device_dtype,
@@ -30,7 +30,7 @@ from operators.scorers.runtime import (
     stage_frames,
     weights_hash,
 )
-from schemas import mjvideo as cols
+from vidscore.schemas import mjvideo as cols
 
 DEFAULT_CHECKPOINT = "MJ-Bench/MJ-VIDEO-2B"
 DEFAULT_BASE = "OpenGVLab/InternVL2-2B"  # config + tokenizer; the checkpoint holds every weight
@@ -104,7 +104,7 @@ class MJVideoScorer:
         import torch
         from transformers import SentencePieceBackend
 
-        from operators.scorers import internvl2
+        from vidscore.operators.scorers import internvl2
 
         self.device, self.dtype = pick_device(device)
         ckpt = _fetch(checkpoint, (WEIGHTS, *META_FILES), revision, cache_dir)
@@ -141,7 +141,7 @@ class MJVideoScorer:
         if needs_base and not _is_local(base):  # config and tokenizer come from the base
             check_hub(base, "config.json", None, options.get("cache_dir"))
         if config is not None:  # local files: validate now, and follow their image size
-            from operators.scorers.internvl2 import check_config, image_size
+            from vidscore.operators.scorers.internvl2 import check_config, image_size
 
             check_config(config)
             size = image_size(config)
@@ -166,7 +166,7 @@ class MJVideoScorer:
 
     def encode(self, caption: str, num_frames: int) -> tuple[list[int], int, int]:
         """(input ids, reward position, gating position) for one video, exactly as the reference builds them."""
-        from operators.scorers.internvl2 import video_prompt
+        from vidscore.operators.scorers.internvl2 import video_prompt
 
         ids = self.tokenizer(video_prompt(caption, num_frames, self.image_tokens))["input_ids"]
         if any(token in caption for token in self.specials):

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from operators.frames import FrameSpec
+from vidscore.operators.frames import FrameSpec
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from schemas.scores import OK, SCORE_ERROR
+from vidscore.schemas.scores import OK, SCORE_ERROR
 
 
 def todo_column(scorer: str) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from operators.frames import FrameSpec
-from operators.scorers.plan import ScorerPlan, whole
-from operators.scorers.rows import finish, float_columns, scorable, stamp
-from schemas import technical as cols
+from vidscore.operators.frames import FrameSpec
+from vidscore.operators.scorers.plan import ScorerPlan, whole
+from vidscore.operators.scorers.rows import finish, float_columns, scorable, stamp
+from vidscore.schemas import technical as cols
 
 VERSION = "1"
 SPEC = FrameSpec(num_frames=16, index_rule="linspace", resize="fit", size=(512,))

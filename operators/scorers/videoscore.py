@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from operators.frames import FrameSpec
-from operators.scorers.plan import ScorerPlan, whole
-from operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
-from operators.scorers.runtime import (
+from vidscore.operators.frames import FrameSpec
+from vidscore.operators.scorers.plan import ScorerPlan, whole
+from vidscore.operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
+from vidscore.operators.scorers.runtime import (
     attention_implementation,
     check_hub,
     device_dtype,
@@ -36,7 +36,7 @@ from operators.scorers.runtime import (
     stage_frames,
     weights_hash,
 )
-from schemas import videoscore as cols
+from vidscore.schemas import videoscore as cols
 
 # The paper's model (16 frames, 3x cheaper than v1.1); prefer TIGER-Lab/VideoScore-v1.1 when text-to-video
 # alignment matters (v1 barely reacts to the prompt).

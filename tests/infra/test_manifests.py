@@ -209,18 +209,18 @@ def test_model_cache_is_a_volume_where_models_load() -> None:
 
 
 def check_entrypoint(entrypoint: str) -> Any:
-    """`python -m jobs.X ARGS`: jobs/X.py exists and its CLI accepts ARGS; for the score job, the config
+    """`python -m vidscore.jobs.X ARGS`: jobs/X.py exists and its CLI accepts ARGS; for the score job, the config
     the entrypoint names (mounted from infra/kuberay/score-config.yaml) merges into a valid run."""
     tokens = shlex.split(entrypoint)
-    assert tokens[:2] == ["python", "-m"] and tokens[2].startswith("jobs."), entrypoint
-    module = tokens[2].split(".", 1)[1]
+    assert tokens[:2] == ["python", "-m"] and tokens[2].startswith("vidscore.jobs."), entrypoint
+    module = tokens[2].split(".", 2)[2]
     assert (ROOT / "jobs" / f"{module}.py").is_file(), f"jobs/{module}.py does not exist"
     assert module == "score", "only the score job is deployed; extend this check for others"
-    import jobs.score
-    from operators.scorers import SCORERS
-    from pipeline.config import load_yaml, merge, parse_scorer
+    import vidscore.jobs.score
+    from vidscore.operators.scorers import SCORERS
+    from vidscore.pipeline.config import load_yaml, merge, parse_scorer
 
-    args = jobs.score.parser().parse_args(tokens[3:])
+    args = vidscore.jobs.score.parser().parse_args(tokens[3:])
     assert args.config == "/etc/vidscore/score.yaml"
     cli = {"input": args.input, "output": args.output, "scorers": [parse_scorer(s) for s in args.scorers or []] or None}
     cfg = merge(load_yaml(str(KUBERAY / "score-config.yaml")), cli)

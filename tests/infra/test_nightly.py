@@ -26,7 +26,7 @@ def test_run_date_is_yesterday_in_utc_unless_given() -> None:
 def test_render_points_the_template_at_the_dated_partitions() -> None:
     job = nightly.render(TEMPLATE, dt.date(2026, 3, 4), "s3://b/dumps/{date}/", "s3://b/scores/date={date}/")
     entry = job["spec"]["entrypoint"]
-    assert entry.startswith("python -m jobs.score s3://b/dumps/2026-03-04/ -o s3://b/scores/date=2026-03-04/ ")
+    assert entry.startswith("python -m vidscore.jobs.score s3://b/dumps/2026-03-04/ -o s3://b/scores/date=2026-03-04/ ")
     assert entry.endswith("-s videoscore=TIGER-Lab/VideoScore -s mjvideo --config /etc/vidscore/score.yaml")
     assert job["metadata"]["name"] == "vidscore-nightly-20260304"
     assert job["metadata"]["labels"]["vidscore/run-date"] == "2026-03-04"
@@ -35,10 +35,10 @@ def test_render_points_the_template_at_the_dated_partitions() -> None:
 
 
 def test_render_rejects_a_template_it_cannot_rewrite() -> None:
-    bad = {"metadata": {}, "spec": {"entrypoint": "python -m jobs.score --limit 3"}}
+    bad = {"metadata": {}, "spec": {"entrypoint": "python -m vidscore.jobs.score --limit 3"}}
     with pytest.raises(ValueError, match="INPUT"):
         nightly.render(bad, dt.date(2026, 1, 1), "{date}", "{date}")
-    bad["spec"]["entrypoint"] = "python -m jobs.score in -o a -o b"
+    bad["spec"]["entrypoint"] = "python -m vidscore.jobs.score in -o a -o b"
     with pytest.raises(ValueError, match="exactly once"):
         nightly.render(bad, dt.date(2026, 1, 1), "{date}", "{date}")
 

@@ -7,6 +7,7 @@ process tree at the end; it never calls `ray stop`, which would also stop other 
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from jobs.corpus import make_corpus
+from vidscore.jobs.corpus import make_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +71,11 @@ def ray_head() -> Iterator[tuple[str, dict[str, str]]]:
         pytest.skip(f"ray job submit needs the Ray dashboard: pip install 'ray[default]' (missing {missing})")
     gcs, dash, client, agent, agent_grpc, metrics, runtime_env, node_mgr, obj_mgr = free_ports(9)
     temp_dir = tempfile.mkdtemp(prefix="vsray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    # Token authentication on (Ray's default for `ray start --head`), with the test session's generated token
+    # (tests/conftest.py): what a new user's `ray start --head` + `ray job submit` does.
+    assert os.environ["RAY_AUTH_MODE"] == "token" and Path(os.environ["RAY_AUTH_TOKEN_PATH"]).is_file()
     env = {
         **os.environ,
-        "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
         # Workers and the job's `python` come from this venv, so the job imports what the tests import.
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -94,7 +97,9 @@ def ray_head() -> Iterator[tuple[str, dict[str, str]]]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{address}/api/version", timeout=2) as resp:
+                token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+                ask = urllib.request.Request(f"{address}/api/version", headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(ask, timeout=2) as resp:
                     if json.load(resp).get("ray_version"):
                         break
             except OSError:
@@ -124,7 +129,14 @@ def test_ray_job_submit_scores_and_a_rerun_resumes(ray_head: tuple[str, dict[str
     # and the same upload excludes as infra/runtime_env.yaml so .venv, .git and demo output stay home.
     excludes = yaml.safe_load((ROOT / "infra/runtime_env.yaml").read_text())["excludes"]
     runtime_env = {"excludes": excludes, "env_vars": {"HF_HOME": str(tmp_path / "hf")}}
-    entrypoint = ("python", "-m", "jobs.score", str(manifest), "-o", str(out), "--limit", "4")
+    entrypoint = ("python", "-m", "vidscore.jobs.score", str(manifest), "-o", str(out), "--limit", "4")
+
+    # The Jobs API refuses a client without the cluster's token: nobody who reaches port 8265 runs code.
+    wrong = tmp_path / "wrong_token"
+    wrong.write_text("0" * 64)
+    refused = submit(address, {**env, "RAY_AUTH_TOKEN_PATH": str(wrong)}, runtime_env, *entrypoint)
+    assert refused.returncode != 0 and not out.exists()
+    assert re.search(r"401|403|[Uu]nauthori[sz]ed|[Aa]uthentication", refused.stdout + refused.stderr), refused.stderr
 
     first = submit(address, env, runtime_env, *entrypoint)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas import mjvideo, technical, videoscore
-from schemas.scores import BASE_FIELDS, METADATA_FIELDS
+from vidscore.schemas import mjvideo, technical, videoscore
+from vidscore.schemas.scores import BASE_FIELDS, METADATA_FIELDS
 
 RUN = "20260101T000000-aaaaaa"
 

@@ -9,8 +9,8 @@ import pyarrow.dataset as pads
 import pytest
 from PIL import Image
 
-from jobs.corpus import encode_video, render
-from jobs.score import main
+from vidscore.jobs.corpus import encode_video, render
+from vidscore.jobs.score import main
 
 pytestmark = pytest.mark.slow
 

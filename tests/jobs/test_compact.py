@@ -6,11 +6,11 @@ import polars as pl
 import pyarrow as pa
 from polars.testing import assert_frame_equal
 
-from jobs.compact import compact, main
-from pipeline.lock import TableLock
-from pipeline.output import table_files
-from pipeline.table import latest
 from tests.pipeline.runs import tech, write_run
+from vidscore.jobs.compact import compact, main
+from vidscore.pipeline.lock import TableLock
+from vidscore.pipeline.output import table_files
+from vidscore.pipeline.table import latest
 
 R1, R2, R3, R4 = (f"2026010{d}T000000-{c * 6}" for d, c in zip(range(1, 5), "abcd"))
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from operators.scorers import SCORERS
-from pipeline.config import load_yaml, merge
+from vidscore.operators.scorers import SCORERS
+from vidscore.pipeline.config import load_yaml, merge
 
 CONFIGS = sorted((Path(__file__).parents[2] / "jobs" / "configs").glob("score*.yaml"))
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import compact, filter, report
-from pipeline.resume import load_previous
 from tests.pipeline.runs import TECH, tech, write_run
+from vidscore.jobs import compact, filter, report
+from vidscore.pipeline.resume import load_previous
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_score_counts_it_and_compaction_refuses(table: Path, capsys) -> None:
 
 @pytest.mark.timeout(90)
 def test_an_endpoint_that_never_answers_fails_the_preflight_fast(tmp_path: Path, capsys, monkeypatch) -> None:
-    from jobs.score import main
+    from vidscore.jobs.score import main
 
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "AKIAFAKE"),

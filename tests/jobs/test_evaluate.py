@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from jobs import cli, labels
-from jobs import metrics as M
-from jobs.evaluate import main
-from schemas import mjvideo, videoscore
 from tests.jobs import scoretable as st
+from vidscore.jobs import cli, labels
+from vidscore.jobs import metrics as M
+from vidscore.jobs.evaluate import main
+from vidscore.schemas import mjvideo, videoscore
 
 MJBENCH = Path(__file__).parents[1] / "fixtures" / "mjbench_video_test.json"
 ASPECT_KEYS = dict(zip(["Alignment", "Safety", "Fineness", "Consistency", "Bias"], mjvideo.ASPECTS))

@@ -7,11 +7,11 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import cli
-from jobs.filter import main
-from jobs.table import read_scores
-from operators.read import read_input
 from tests.jobs import scoretable as st
+from vidscore.jobs import cli
+from vidscore.jobs.filter import main
+from vidscore.jobs.table import read_scores
+from vidscore.operators.read import read_input
 
 EXAMPLE = Path(__file__).parents[2] / "jobs" / "configs" / "filter_example.yaml"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.score import main
+from vidscore.jobs.score import main
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture, out: Path) -> str:
@@ -81,7 +81,7 @@ def test_pass_through_embeddings_survive_the_pipeline(tmp_path: Path, clip: Path
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.table import latest
+    from vidscore.pipeline.table import latest
 
     emb = pa.array([[0.5, 1.5, 2.5], [3.0, 4.0, 5.0]], pa.list_(pa.float32(), 3))
     manifest = tmp_path / "m.parquet"

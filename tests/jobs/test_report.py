@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs import cli, stats
-from jobs.report import main
 from tests.jobs import scoretable as st
+from vidscore.jobs import cli, stats
+from vidscore.jobs.report import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_FLAGS = [

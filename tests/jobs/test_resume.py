@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow.dataset as pads
 import pytest
 
-from jobs.corpus import encode_video, render
-from jobs.score import main
-from jobs.table import read_scores
+from vidscore.jobs.corpus import encode_video, render
+from vidscore.jobs.score import main
+from vidscore.jobs.table import read_scores
 
 pytestmark = pytest.mark.slow
 VIDSCORE = str(Path(sys.executable).parent / "vidscore")

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from jobs.corpus import encode_video
-from jobs.score import main
-from operators.read import video_id_for
-from schemas.scores import score_schema
-from schemas.technical import FIELDS
 from tests.conftest import gradient_frames
+from vidscore.jobs.corpus import encode_video
+from vidscore.jobs.score import main
+from vidscore.operators.read import video_id_for
+from vidscore.schemas.scores import score_schema
+from vidscore.schemas.technical import FIELDS
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def test_manifest_streams_in_chunks_whose_types_differ(
     corpus: Path, ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A manifest read in many small chunks, a column null-typed in the first ones: every row once, one type."""
-    import operators.read as read
+    import vidscore.operators.read as read
 
     monkeypatch.setattr(read, "JSON_BLOCK_BYTES", 250)
     rows = [json.loads(line) for line in corpus.read_text().splitlines()]

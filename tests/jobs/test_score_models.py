@@ -7,12 +7,12 @@ import numpy as np
 import pyarrow.dataset as pads
 import pytest
 
-from jobs.score import main
-from jobs.tiny import mjvideo, videoscore
-from operators.decode import Decoder
-from operators.scorers import SCORERS
-from schemas import mjvideo as mj_cols
-from schemas import videoscore as vs_cols
+from vidscore.jobs.score import main
+from vidscore.jobs.tiny import mjvideo, videoscore
+from vidscore.operators.decode import Decoder
+from vidscore.operators.scorers import SCORERS
+from vidscore.schemas import mjvideo as mj_cols
+from vidscore.schemas import videoscore as vs_cols
 
 pytestmark = pytest.mark.slow
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from jobs import filter as filter_job
-from jobs.score import main
-from jobs.tiny import mjvideo, videoscore
-from pipeline.lock import TableLock
-from pipeline.table import latest
+from vidscore.jobs import filter as filter_job
+from vidscore.jobs.score import main
+from vidscore.jobs.tiny import mjvideo, videoscore
+from vidscore.pipeline.lock import TableLock
+from vidscore.pipeline.table import latest
 
 pytestmark = pytest.mark.slow
 

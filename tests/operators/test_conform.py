@@ -3,9 +3,9 @@
 import numpy as np
 import pyarrow as pa
 
-from operators.conform import conform
-from schemas.scores import score_schema
-from schemas.technical import FIELDS
+from vidscore.operators.conform import conform
+from vidscore.schemas.scores import score_schema
+from vidscore.schemas.technical import FIELDS
 
 
 def test_conform_to_score_schema() -> None:

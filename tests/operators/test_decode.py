@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.corpus import encode_video
-from operators.decode import Decoder
-from operators.frames import FrameSpec, resize_frame, sample_indices
 from tests.conftest import gradient_frames
+from vidscore.jobs.corpus import encode_video
+from vidscore.operators.decode import Decoder
+from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices
 
 RAW = FrameSpec(16, "arange")
 VIDEOSCORE = FrameSpec(16, "arange", "idefics2", (378, 980))
@@ -77,7 +77,7 @@ def test_tiny_frames_decode(videos: dict[str, Path]) -> None:
 
 
 def test_falls_back_to_decord_when_pyav_cannot(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import operators.decode as decode
+    import vidscore.operators.decode as decode
 
     def broken(*args: object) -> None:
         raise decode.DecodeError("simulated PyAV failure")
@@ -164,7 +164,7 @@ def test_one_decoder_many_sizes_exact_frames(videos: dict[str, Path], timeout_s:
 
 
 def test_too_short_is_refused_without_a_fallback(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import operators.decode as decode
+    import vidscore.operators.decode as decode
 
     def no_decord(*args: object) -> None:
         raise AssertionError("a refused video must not be retried with decord")

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.corpus import encode_video, render
-from operators.decode import Decoder
-from operators.frames import FrameSpec
-from operators.scorers.rows import record_failure
+from vidscore.jobs.corpus import encode_video, render
+from vidscore.operators.decode import Decoder
+from vidscore.operators.frames import FrameSpec
+from vidscore.operators.scorers.rows import record_failure
 
 SPEC = FrameSpec(8, "linspace")
 
@@ -27,7 +27,7 @@ def test_no_transport_prefixes_in_sandboxed_errors(tmp_path: Path) -> None:
 def test_pyav_reason_is_kept_when_decord_also_fails(tmp_path: Path, monkeypatch) -> None:
     """In `auto`, a video PyAV opens but cannot decode goes to decord; when decord fails too, the row says
     PyAV's reason, not decord's opaque one."""
-    from operators import decode as module
+    from vidscore.operators import decode as module
 
     def pyav_fails(*args, **kwargs):
         raise module.DecodeError("3 of 8 sampled frames could not be decoded")

@@ -6,9 +6,9 @@ import av
 import numpy as np
 import pytest
 
-from operators.decode import Decoder
-from operators.frames import FrameSpec, resize_frame, sample_indices
 from tests.conftest import gradient_frames
+from vidscore.operators.decode import Decoder
+from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices
 
 SPECS = [FrameSpec(16, "arange"), FrameSpec(8, "linspace_open", "squash", (32, 32)), FrameSpec(16, "linspace")]
 

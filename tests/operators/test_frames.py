@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from operators.frames import FrameSpec, resize_frame, sample_indices, target_size
+from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices, target_size
 
 
 def videoscore_example_indices(total: int, n: int) -> list[int]:

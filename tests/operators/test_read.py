@@ -8,7 +8,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from operators.read import InputError, read_input, video_id_for
+from vidscore.operators.read import InputError, read_input, video_id_for
 
 
 def write_manifest(path: Path, rows: list[dict]) -> Path:
@@ -137,7 +137,7 @@ def test_file_url(tmp_path: Path) -> None:
 
 
 def test_jsonl_streams_in_blocks_and_types_widen_across_them(tmp_path: Path, monkeypatch) -> None:
-    import operators.read as read
+    import vidscore.operators.read as read
 
     monkeypatch.setattr(read, "JSON_BLOCK_BYTES", 256)
     rows = [{"uri": f"v{i:03d}.mp4", "note": None if i < 40 else f"n{i}", "seed": i} for i in range(60)]
@@ -151,7 +151,7 @@ def test_jsonl_streams_in_blocks_and_types_widen_across_them(tmp_path: Path, mon
 
 
 def test_parquet_streams_by_row_batches(tmp_path: Path, monkeypatch) -> None:
-    import operators.read as read
+    import vidscore.operators.read as read
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 7)
     rows = [{"uri": f"v{i}.mp4", "seed": i} for i in range(30)]
@@ -161,7 +161,7 @@ def test_parquet_streams_by_row_batches(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_duplicates_in_different_chunks_are_named(tmp_path: Path, monkeypatch) -> None:
-    import operators.read as read
+    import vidscore.operators.read as read
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 4)
     rows = [{"uri": f"v{i}.mp4", "video_id": f"id{i}"} for i in range(10)] + [{"uri": "w.mp4", "video_id": "id2"}]
@@ -170,8 +170,8 @@ def test_duplicates_in_different_chunks_are_named(tmp_path: Path, monkeypatch) -
 
 
 def test_folder_listing_chunks_carry_the_content_keys_the_decoder_computes(tmp_path: Path, monkeypatch) -> None:
-    import operators.read as read
-    from operators.storage import content_key, filesystem
+    import vidscore.operators.read as read
+    from vidscore.operators.storage import content_key, filesystem
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 3)
     for i in range(7):
@@ -189,7 +189,7 @@ def test_folder_listing_chunks_carry_the_content_keys_the_decoder_computes(tmp_p
 def test_a_hash_collision_is_not_a_duplicate(tmp_path: Path, monkeypatch) -> None:
     import numpy as np
 
-    import operators.read as read
+    import vidscore.operators.read as read
 
     monkeypatch.setattr(read._UniqueIds, "hashes", staticmethod(lambda ids: np.zeros(len(ids), "<u8")))
     rows = [{"uri": f"v{i}.mp4"} for i in range(5)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from operators.sandbox import ChildError, Sandbox, SandboxCrash, SandboxTimeout, arena
+from vidscore.operators.sandbox import ChildError, Sandbox, SandboxCrash, SandboxTimeout, arena
 
 
 def crash() -> None:
@@ -138,7 +138,7 @@ def test_large_block_is_released_after_its_call() -> None:
 def test_exit_without_close_leaks_no_block(tmp_path: Path) -> None:
     script = tmp_path / "run.py"
     script.write_text(
-        "from operators.sandbox import Sandbox\n"
+        "from vidscore.operators.sandbox import Sandbox\n"
         "from tests.operators.test_sandbox import filled\n"
         "if __name__ == '__main__':\n"
         "    box = Sandbox(timeout_s=30)\n"

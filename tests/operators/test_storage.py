@@ -2,9 +2,9 @@
 
 import pytest
 
-from operators.read import normalize, video_id_for
-from operators.storage import join, storage_options
-from operators.urls import identity, redact, redact_text
+from vidscore.operators.read import normalize, video_id_for
+from vidscore.operators.storage import join, storage_options
+from vidscore.operators.urls import identity, redact, redact_text
 
 SECRETS = ["TOKENSENTINEL1", "KEYSENTINEL2", "PWSENTINEL3", "GCSSIGSENTINEL4", "AZSIGSENTINEL5", "UNKNOWNSENTINEL6"]
 LEAKY = [

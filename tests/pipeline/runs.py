@@ -7,10 +7,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.conform import conform
-from operators.scorers.technical import TechnicalScorer
-from schemas import mjvideo, technical, videoscore
-from schemas.scores import score_schema
+from vidscore.operators.conform import conform
+from vidscore.operators.scorers.technical import TechnicalScorer
+from vidscore.schemas import mjvideo, technical, videoscore
+from vidscore.schemas.scores import score_schema
 
 FIELDS = {"technical": technical.FIELDS, "videoscore": videoscore.FIELDS, "mjvideo": mjvideo.FIELDS}
 TECH = TechnicalScorer.plan()

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from pipeline.budget import assess, breaches, budgets
+from vidscore.pipeline.budget import assess, breaches, budgets
 
 
 def test_budget_values() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, ScorerConfig, load_yaml, merge, parse_scorer
+from vidscore.pipeline.config import ConfigError, ScorerConfig, load_yaml, merge, parse_scorer
 
 
 def test_parse_scorer() -> None:
@@ -40,3 +40,40 @@ def test_bad_configs(tmp_path: Path) -> None:
         merge({}, {"input": "x", "output": "y", "scorers": [ScorerConfig("technical")] * 2})
     with pytest.raises(ConfigError, match="limit must be a whole number >= 1"):
         merge({}, {"input": "x", "output": "y", "limit": 0})
+
+
+def test_scorer_flags_keep_the_files_options_for_that_scorer(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "input: i\noutput: o\nscorers:\n  - technical\n"
+        "  - {name: videoscore, checkpoint: TIGER-Lab/VideoScore-v1.1, batch_size: 2, device: gpu, max_actors: 3}\n"
+        "  - {name: mjvideo, batch_size: 5}\n"
+    )
+    flags = [parse_scorer("videoscore=/ckpt/vs"), parse_scorer("mjvideo"), parse_scorer("technical")]
+    cfg = merge(load_yaml(str(path)), {"scorers": flags})
+    # The flags choose the scorers and their order; a flagged checkpoint replaces the file's, options stay.
+    assert cfg.scorers == [
+        ScorerConfig("videoscore", "/ckpt/vs", {"batch_size": 2}, device="gpu", max_actors=3),
+        ScorerConfig("mjvideo", None, {"batch_size": 5}),
+        ScorerConfig("technical"),
+    ]
+    only = merge(load_yaml(str(path)), {"scorers": [parse_scorer("mjvideo=/ckpt/mj")]})
+    assert only.scorers == [ScorerConfig("mjvideo", "/ckpt/mj", {"batch_size": 5})]
+    kept = merge(load_yaml(str(path)), {"scorers": [parse_scorer("videoscore")]})
+    assert kept.scorers[0].checkpoint == "TIGER-Lab/VideoScore-v1.1"
+    # --device applies to every scorer, over the file's per-scorer device.
+    assert {s.device for s in merge(load_yaml(str(path)), {"device": "cpu"}).scorers} == {None}
+    assert merge(load_yaml(str(path)), {"device": "cpu"}).device == "cpu"
+
+
+def test_placement_keys_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="device must be auto, gpu or cpu, got 'tpu'"):
+        merge({}, {"input": "x", "output": "y", "device": "tpu"})
+    with pytest.raises(ConfigError, match="videoscore: device must be auto, gpu or cpu"):
+        merge({"scorers": [ScorerConfig("videoscore", device="GPU")]}, {"input": "x", "output": "y"})
+    with pytest.raises(ConfigError, match="videoscore: max_actors must be a whole number >= 1, got 0"):
+        merge({"scorers": [ScorerConfig("videoscore", max_actors=0)]}, {"input": "x", "output": "y"})
+    with pytest.raises(ConfigError, match="gpu_wait_s must be a number > 0"):
+        merge({}, {"input": "x", "output": "y", "gpu_wait_s": -1})
+    with pytest.raises(ConfigError, match="ray_address must be an address"):
+        merge({}, {"input": "x", "output": "y", "ray_address": 6379})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.lock import TableLock, TableLocked
+from vidscore.pipeline.lock import TableLock, TableLocked
 
 
 def test_second_claim_refuses_naming_the_holder_then_succeeds_after_release(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from operators.read import normalize
-from pipeline.resume import decide, load_previous
 from tests.pipeline.runs import TECH, tech, write_run
+from vidscore.operators.read import normalize
+from vidscore.pipeline.resume import decide, load_previous
 
 VS = dataclasses.replace(TECH, name="videoscore", checkpoint="TIGER-Lab/VideoScore", revision=None, reads_prompt=True)
 

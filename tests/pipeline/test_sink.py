@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.output import table_files
-from pipeline.sink import commit_file
+from vidscore.pipeline.output import table_files
+from vidscore.pipeline.sink import commit_file
 
 
 class Crashing(LocalFileSystem):

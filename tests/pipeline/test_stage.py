@@ -5,11 +5,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from operators.read import Chunk, InputError, normalize
-from operators.scorers.technical import TechnicalScorer
-from pipeline.resume import Previous, load_previous
-from pipeline.stage import stage
 from tests.pipeline.runs import tech, write_run
+from vidscore.operators.read import Chunk, InputError, normalize
+from vidscore.operators.scorers.technical import TechnicalScorer
+from vidscore.pipeline.resume import Previous, load_previous
+from vidscore.pipeline.stage import stage
 
 
 def chunk(uris: list[str], keys: list[str | None] | None = None, **extra: list) -> Chunk:

@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from pipeline.summary import pool_busy, render, summarize
+from vidscore.pipeline.summary import pool_busy, render, summarize
 
 
 def table() -> pa.Table:

@@ -6,8 +6,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from pipeline.table import TableError, latest, read_latest
 from tests.pipeline.runs import tech, write_run
+from vidscore.pipeline.table import TableError, latest, read_latest
 
 R1, R2, R3 = "20260101T000000-aaaaaa", "20260102T000000-bbbbbb", "20260103T000000-cccccc"
 
@@ -100,7 +100,7 @@ def test_reads_only_the_columns_asked_for(tmp_path: Path) -> None:
 
 
 def test_run_ids_order_runs_even_within_a_second_and_against_a_clock_behind(tmp_path: Path) -> None:
-    from pipeline.table import last_run, new_run_id
+    from vidscore.pipeline.table import last_run, new_run_id
 
     first, second = new_run_id(), new_run_id()
     assert len(first.split("-")[0]) == len(second.split("-")[0]) == 21  # YYYYmmddTHHMMSSffffff

@@ -2,10 +2,10 @@
 
 import pytest
 
-from jobs.score import main
 from tests.s3.conftest import S3, S3Corpus
 from tests.s3.proxy import FaultProxy
 from tests.s3.test_s3_end_to_end import check_corpus_table
+from vidscore.jobs.score import main
 
 pytestmark = pytest.mark.slow
 

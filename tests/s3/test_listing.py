@@ -7,9 +7,9 @@ is not what is under test. The listing itself goes over HTTP, through a counting
 
 import pytest
 
-from operators.read import read_input
 from tests.s3.conftest import S3
 from tests.s3.proxy import FaultProxy
+from vidscore.operators.read import read_input
 
 OBJECTS = 10_000
 PAGE = 1000  # S3's (and moto's) ListObjectsV2 page size
@@ -52,8 +52,8 @@ def test_keys_with_hash_and_question_mark_are_distinct_videos(s3: S3, clip) -> N
     """`#` and `?` are part of an S3 key: each such object is its own video, fetched by its own key."""
     import numpy as np
 
-    from operators.decode import Decoder
-    from operators.frames import FrameSpec
+    from vidscore.operators.decode import Decoder
+    from vidscore.operators.frames import FrameSpec
 
     bucket = s3.bucket("keys")
     names = ["gen x/hash#1.mp4", "gen x/hash#2.mp4", "gen x/what?.mp4"]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline.lock import TableLock, TableLocked
 from tests.pipeline.test_lock import race
+from vidscore.pipeline.lock import TableLock, TableLocked
 
 
 def test_s3_claims_use_conditional_writes(s3) -> None:

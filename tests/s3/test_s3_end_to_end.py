@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.score import main
 from tests.s3.conftest import S3, S3Corpus, free_port
 from tests.s3.proxy import FaultProxy
+from vidscore.jobs.score import main
 
 pytestmark = pytest.mark.slow
 

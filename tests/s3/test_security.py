@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from jobs.score import main
 from tests.s3.conftest import KEY_ID, S3, SECRET, S3Corpus
 from tests.s3.proxy import FaultProxy
+from vidscore.jobs.score import main
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from polars.testing import assert_frame_equal
 
-from jobs.compact import compact
-from pipeline.table import latest
 from tests.jobs.scoretable import upload
 from tests.jobs.test_compact import history
+from vidscore.jobs.compact import compact
+from vidscore.pipeline.table import latest
 
 
 def test_latest_and_compaction_on_s3(s3, tmp_path: Path) -> None:

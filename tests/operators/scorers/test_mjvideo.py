@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from jobs.tiny import mjvideo as tiny
-from operators.frames import sample_indices
-from operators.scorers import SCORERS
-from operators.scorers import internvl2 as ivl
-from operators.scorers.mjvideo import MJVideoScorer
-from schemas import mjvideo as cols
+from vidscore.jobs.tiny import mjvideo as tiny
+from vidscore.operators.frames import sample_indices
+from vidscore.operators.scorers import SCORERS
+from vidscore.operators.scorers import internvl2 as ivl
+from vidscore.operators.scorers.mjvideo import MJVideoScorer
+from vidscore.schemas import mjvideo as cols
 
 CAPTIONS = ["a corgi surfing a wave at sunset", None, "x", "two astronauts riding horses on the moon, " * 6]
 

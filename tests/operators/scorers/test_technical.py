@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from jobs.corpus import render
-from operators.decode import EMPTY
-from operators.scorers.technical import SPEC, TechnicalScorer, measures
+from vidscore.jobs.corpus import render
+from vidscore.operators.decode import EMPTY
+from vidscore.operators.scorers.technical import SPEC, TechnicalScorer, measures
 
 
 def batch_of(clips: list[np.ndarray]) -> dict[str, np.ndarray]:

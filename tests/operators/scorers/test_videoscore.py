@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.tiny.videoscore import build
-from operators.frames import FrameSpec, resize_frame, sample_indices, target_size
-from operators.scorers.runtime import stage_frames
-from operators.scorers.videoscore import TEMPLATE, VideoScoreScorer, build_prompt, template
-from schemas import videoscore as cols
-from schemas.scores import DECODE_ERROR, OK, SCORE_ERROR
+from vidscore.jobs.tiny.videoscore import build
+from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices, target_size
+from vidscore.operators.scorers.runtime import stage_frames
+from vidscore.operators.scorers.videoscore import TEMPLATE, VideoScoreScorer, build_prompt, template
+from vidscore.schemas import videoscore as cols
+from vidscore.schemas.scores import DECODE_ERROR, OK, SCORE_ERROR
 
 NAMES = [f"videoscore_{a}" for a in cols.ASPECTS]
 # Scores of the seed-0 tiny checkpoint on `_golden_frames()` (fp32 CPU); a change means the numerics moved.
