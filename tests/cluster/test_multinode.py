@@ -37,7 +37,10 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     assert os.environ["RAY_AUTH_MODE"] == "token"  # tests/conftest.py: every node runs with token auth
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "port": free_port()})
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "gcs_server_port": free_port(), "object_store_memory": 300 << 20},
+    )
     nodes = {
         "head": c.head_node,
         "cpu": c.add_node(num_cpus=2),
@@ -50,18 +53,10 @@ def cluster():
         c.shutdown()
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from vidscore.jobs.tiny import videoscore
-
-    return videoscore.build(tmp_path_factory.mktemp("tiny") / "videoscore")
-
-
 def manifest(tmp_path: Path, copies: int) -> Path:
-    """The demo corpus' readable clips `copies` times under distinct ids."""
-    source = make_corpus(tmp_path / "corpus", per_generator=2, num_frames=12)
+    """The demo corpus' clips (no corrupt one) `copies` times under distinct ids."""
+    source = make_corpus(tmp_path / "corpus", per_generator=2, num_frames=12, include_bad=False)
     rows = [json.loads(x) for x in source.read_text().splitlines()]
-    rows = [r for r in rows if "truncated" not in r["uri"]]
     out = tmp_path / "manifest.jsonl"
     with out.open("w") as f:
         for copy in range(copies):
@@ -145,6 +140,7 @@ def test_a_worker_node_lost_mid_run_loses_nothing_and_scores_nothing_twice(clust
         assert proc.poll() is None, "the run ended before the node was lost: " + proc.stderr.read()[-2000:]
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    lost = nodes["cpu"].node_id
     c.remove_node(nodes["cpu"], allow_graceful=False)  # kill the CPU worker: its decoders and blocks are gone
     c.add_node(num_cpus=2)  # the replacement pod
     stdout, stderr = proc.communicate(timeout=420)
@@ -159,7 +155,10 @@ def test_a_worker_node_lost_mid_run_loses_nothing_and_scores_nothing_twice(clust
     scored = [r["video_id"] for r in rows if r["status"] is not None]
     assert len(scored) == len(set(scored)) == expected, (first, sorted(scored))
     assert {r["status"] for r in rows} == {"ok"}
-    print(f"node loss: first run exit {first}; {len({r['run_id'] for r in rows})} run(s) wrote the table")
+    assert lost in actor_nodes(c.address)["Decoder"]  # the lost node was doing the run's work
+    summaries = [json.loads(p.read_text()) for p in (out / "_vidscore").glob("run-*.json")]
+    restarts = [s["actor_restarts"] for s in summaries]
+    print(f"node loss: first run exit {first}; {len(summaries)} run(s); actor restarts {restarts}")
 
 
 def test_without_an_address_a_run_starts_its_own_ray_not_the_one_running(cluster, tmp_path: Path):
