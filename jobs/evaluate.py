@@ -4,6 +4,8 @@ Formats and the metric each paper reports (all values x100; see jobs/metrics.py 
 videofeedback (Spearman per aspect + mean), evalcrafter (Spearman on 3 aspects), pairwise (accuracy with the
 0.5 tie rule on the mean of the 5 VideoScore outputs), mjbench (MJ-BENCH-VIDEO fine-grained accuracy/F1 per
 criterion and aspect, overall preference strict / tie-aware). Without --format the layout is detected.
+Labels may also be a Hugging Face `datasets` folder (save_to_disk output, local or s3://, or a local hub-style
+dataset folder); --split picks its split (default: test, else the only one).
 Exit codes: 0 done, 2 bad labels, columns or options.
 """
 
@@ -31,7 +33,8 @@ MJ_ASPECTS = {"consistency": "coherence_consistency", "bias": "bias_fairness"}
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidscore evaluate", description=__doc__.splitlines()[0])
     p.add_argument("scores", help="score table (the output folder of `vidscore score`; local or s3://)")
-    p.add_argument("--labels", required=True, help="human labels: .json, .jsonl, .csv or .parquet")
+    p.add_argument("--labels", required=True, help="human labels: .json, .jsonl, .csv, .parquet or a `datasets` folder")
+    p.add_argument("--split", help="split of a `datasets` label folder (default: test, else the only split)")
     p.add_argument("--format", choices=L.FORMATS, help="label layout (default: detected from the keys)")
     p.add_argument("-o", "--output", help="write the metrics JSON here (default: print only)")
     p.add_argument("--limit", type=int, help="evaluate only the first N label rows (quick trials)")
@@ -168,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise JobError("--limit must be at least 1")
     if args.output and not args.output.endswith(".json"):
         raise JobError(f"-o {redact(args.output)}: the metrics are JSON; name the file .json")
-    raw = L.read_rows(args.labels, args.endpoint_url, args.limit)
+    raw = L.read_rows(args.labels, args.endpoint_url, args.limit, args.split)
     fmt = args.format or L.detect_format(raw)
     rows = L.normalize_rows(raw)
     if fmt == "mjbench":

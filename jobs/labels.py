@@ -8,12 +8,17 @@ Layouts (JSON list, JSONL, CSV or Parquet; keys are compared snake_cased, so "vi
 - mjbench: MJ-BENCH-VIDEO's test.json as published (caption, video_0_path, video_1_path, video_{0,1}_label with
   28 criteria, video_{0,1}_overall_score with 5 aspects, overall_preference).
 
+Any of these may also come as a Hugging Face `datasets` folder (`jobs/label_datasets.py`): the output of
+`save_to_disk` (a Dataset, or a DatasetDict: one split is read), local or on S3, or a local hub-style dataset
+repo (data files such as data/test-*.parquet, optionally a README.md).
+
 Matching: a label's video reference matches the score row whose `video_id` equals it; otherwise the row whose
 `uri` equals it or ends with "/" + it (whole path components: "test/0_0.mp4" matches ".../mjb/test/0_0.mp4",
 never ".../xtest/0_0.mp4"). No match, or several, means the label is reported as unmatched / ambiguous.
 """
 
 import json
+import logging
 import posixpath
 import re
 from typing import Any
@@ -23,6 +28,8 @@ import polars as pl
 from vidscore.jobs.table import JobError
 from vidscore.operators.storage import filesystem
 from vidscore.operators.urls import redact
+
+log = logging.getLogger("vidscore")
 
 FORMATS = ("videofeedback", "evalcrafter", "pairwise", "mjbench")
 PATH_KEYS = ("video", "video_path", "video_link", "path", "uri")
@@ -34,11 +41,23 @@ def snake(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
 
 
-def read_rows(location: str, endpoint_url: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Label rows as dicts (label sets are small): .json (a list), .jsonl, .csv or .parquet."""
+def read_rows(
+    location: str, endpoint_url: str | None = None, limit: int | None = None, split: str | None = None
+) -> list[dict[str, Any]]:
+    """Label rows as dicts (label sets are small): .json (a list), .jsonl, .csv, .parquet or a `datasets` folder."""
     ext = posixpath.splitext(location)[1].lower()
     if ext not in (".json", ".jsonl", ".csv", ".parquet"):
-        raise JobError(f"--labels {redact(location)}: expected .json, .jsonl, .csv or .parquet")
+        fs, path = filesystem(location, endpoint_url)
+        if not fs.isdir(path):
+            raise JobError(
+                f"--labels {redact(location)}: expected a .json, .jsonl, .csv or .parquet file, or a folder "
+                "written by datasets' save_to_disk (or a local hub-style dataset folder)"
+            )
+        from vidscore.jobs.label_datasets import read_dataset
+
+        return read_dataset(location, endpoint_url, limit, split)
+    if split is not None:
+        raise JobError(f"--split {split}: --labels {redact(location)} is a file; --split picks a `datasets` split")
     fs, path = filesystem(location, endpoint_url)
     try:
         with fs.open(path, "rb") as f:

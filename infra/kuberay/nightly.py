@@ -81,9 +81,13 @@ class Api:
             return json.load(resp)
 
     def create(self, job: dict[str, Any]) -> bool:
-        """True if created, False if a RayJob of that name already exists (a retry: attach to it)."""
+        """True if created, False if a RayJob of that name already exists (a retry: attach to it).
+
+        fieldValidation=Strict: a field the installed RayJob CRD does not know (authOptions.secretName needs
+        KubeRay >= 1.6.0) fails the submission instead of being silently dropped, which would leave the operator
+        unable to authenticate its job-status checks."""
         try:
-            self.request("POST", self.rayjobs, job)
+            self.request("POST", f"{self.rayjobs}?fieldValidation=Strict", job)
             return True
         except urllib.error.HTTPError as exc:
             if exc.code == 409:

@@ -1,6 +1,5 @@
 """bench/gpu.py in its CPU check mode: the GPU benchmark runs end to end, and its two ways of scoring agree."""
 
-import os
 import re
 import subprocess
 import sys

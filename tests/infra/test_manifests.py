@@ -2,12 +2,15 @@
 
 What matters on a cluster is checked field by field: one Ray version everywhere (the pyproject pin), GPUs
 requested where the reward models run, a head that does no work, entrypoints that the job CLI accepts,
-credentials only by reference, and retry settings that pair with crash resume.
+credentials only by reference, Ray token authentication on every cluster and for every client we ship, and
+retry settings that pair with crash resume.
 """
 
 import copy
 import re
 import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 KUBERAY = INFRA / "kuberay"
 YAML_FILES = sorted(p for p in INFRA.rglob("*") if p.suffix in (".yaml", ".yml"))
-SECRET_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "HF_TOKEN"}
+SECRET_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "HF_TOKEN", "RAY_AUTH_TOKEN"}
+RAY_TOKEN_SECRET = {"name": "vidscore-ray-token", "key": "auth_token"}  # created by the user, never a manifest
 
 
 def ray_pin() -> str:
@@ -283,6 +287,7 @@ def test_nightly_cronjob_forbids_overlap_and_submits_a_dated_score_run() -> None
     # Each night reads that day's dump into the one score table (the sink adds a run_date= partition).
     assert "2026-03-04" in cfg.input and cfg.output == "s3://my-bucket/scores/"
     assert job["metadata"]["name"] == "vidscore-nightly-20260304"
+    assert_rayjob_authenticates(job)  # the rendered RayJob keeps token auth, its submitter and authOptions
     # The submitter may create and read RayJobs, nothing else.
     (role,) = of_kind("Role")
     assert role["rules"] == [
@@ -320,6 +325,198 @@ def test_no_key_material_anywhere_in_infra() -> None:
             assert not re.search(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", text), path
             assert not re.search(r"\bhf_[A-Za-z0-9]{30,}\b", text), path
             assert not re.search(r"aws_secret_access_key\s*[:=]\s*['\"]?[A-Za-z0-9/+]{40}", text, re.I), path
+
+
+# --- token authentication ---------------------------------------------------------------------------------
+
+
+def rayjob_pod_templates(job: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, pod template) for a RayJob's head, worker groups and submitter."""
+    name, spec = job["metadata"]["name"], job["spec"]
+    return [*cluster_pod_templates(name, spec["rayClusterSpec"]), (f"{name}/submitter", spec["submitterPodTemplate"])]
+
+
+def cluster_pod_templates(name: str, spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    groups = [(f"{name}/head", spec["headGroupSpec"]["template"])]
+    return groups + [(f"{name}/{g['groupName']}", g["template"]) for g in spec["workerGroupSpecs"]]
+
+
+def ray_pod_templates() -> list[tuple[str, dict[str, Any]]]:
+    """Every pod that runs Ray or talks to it: each RayCluster's groups and each RayJob's groups and submitter."""
+    pods = [p for d in of_kind("RayCluster") for p in cluster_pod_templates(d["metadata"]["name"], d["spec"])]
+    return pods + [p for job in of_kind("RayJob") for p in rayjob_pod_templates(job)]
+
+
+def assert_token_auth(where: str, env: list[dict[str, Any]]) -> None:
+    """RAY_AUTH_MODE=token and RAY_AUTH_TOKEN from the Secret, each exactly once (a later duplicate would win)."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for var in env:
+        by_name.setdefault(var["name"], []).append(var)
+    assert by_name.get("RAY_AUTH_MODE") == [{"name": "RAY_AUTH_MODE", "value": "token"}], where
+    token = [{"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": RAY_TOKEN_SECRET}}]
+    assert by_name.get("RAY_AUTH_TOKEN") == token, (
+        f"{where}: RAY_AUTH_TOKEN must come from the Secret {RAY_TOKEN_SECRET}"
+    )
+
+
+def assert_rayjob_authenticates(job: dict[str, Any]) -> None:
+    for where, template in rayjob_pod_templates(job):
+        for container in containers(template):
+            assert_token_auth(f"{where}/{container['name']}", container.get("env", []))
+    spec = job["spec"]
+    # The operator polls the job's status on the dashboard; only authOptions makes it send the token, and only
+    # secretName makes it the token in our Secret (KubeRay >= 1.6.0). Without it the RayJob ends Failed.
+    assert spec["rayClusterSpec"]["authOptions"] == {"mode": "token", "secretName": RAY_TOKEN_SECRET["name"]}
+
+
+def test_every_ray_container_runs_token_auth_from_the_secret() -> None:
+    pods = ray_pod_templates()
+    assert {where.rsplit("/", 1)[1] for where, _ in pods} >= {"head", "cpu-decode", "gpu-score", "submitter"}
+    assert {where.split("/")[0] for where, _ in pods} >= {"vidscore", "vidscore-score"}
+    for where, template in pods:
+        for container in containers(template) + template["spec"].get("initContainers", []):
+            assert_token_auth(f"{where}/{container['name']}", container.get("env", []))
+
+
+def test_the_autoscaler_sidecar_gets_the_token() -> None:
+    """KubeRay's autoscaler container does not inherit the head's env, only autoscalerOptions.env."""
+    autoscaled = [(name, spec) for name, spec in cluster_specs() if spec.get("enableInTreeAutoscaling")]
+    assert autoscaled, "raycluster.yaml autoscales; this check must see it"
+    for name, spec in autoscaled:
+        assert_token_auth(f"{name}/autoscaler", spec.get("autoscalerOptions", {}).get("env", []))
+
+
+def test_rayjob_submitter_and_operator_authenticate() -> None:
+    (job,) = of_kind("RayJob")
+    assert_rayjob_authenticates(job)
+    spec = job["spec"]
+    submitter = spec["submitterPodTemplate"]["spec"]
+    assert submitter["restartPolicy"] == "Never", "the submitter is a Kubernetes Job's pod"
+    (head,) = containers(spec["rayClusterSpec"]["headGroupSpec"]["template"])
+    assert [c["image"] for c in submitter["containers"]] == [head["image"]], "the submitter's Ray CLI is the head's"
+    assert "command" not in submitter["containers"][0], "KubeRay fills in `ray job submit` when command is unset"
+
+
+def test_the_token_secret_is_created_by_the_user_and_documented() -> None:
+    assert RAY_TOKEN_SECRET["name"] not in {d["metadata"]["name"] for d in of_kind("Secret")}, (
+        "no manifest for the Ray token Secret: a placeholder token applied by mistake is a known password"
+    )
+    create = f"kubectl create secret generic {RAY_TOKEN_SECRET['name']} --from-literal={RAY_TOKEN_SECRET['key']}="
+    assert create in (KUBERAY / "secret-example.yaml").read_text()
+    assert create in " ".join((INFRA / "README.md").read_text().split())
+    read = f"kubectl get secret {RAY_TOKEN_SECRET['name']} -o jsonpath='{{.data.{RAY_TOKEN_SECRET['key']}}}'"
+    for path in (KUBERAY / "raycluster.yaml", INFRA / "README.md"):
+        text = path.read_text()
+        assert read in text and "export RAY_AUTH_MODE=token" in text, path
+
+
+def env_at_ray_start(line: str) -> dict[str, str] | None:
+    """The variables `ray start` runs with in one launcher command (each command is its own shell): `export`s
+    earlier on the line plus `VAR=value` prefixes of `ray start` itself. None if the line starts no Ray."""
+    env: dict[str, str] = {}
+    for part in re.split(r"\s*(?:;|&&|\|\||\n)\s*", line):
+        tokens = shlex.split(part)
+        if tokens[:1] == ["export"]:
+            env.update(tok.split("=", 1) for tok in tokens[1:] if "=" in tok)
+            continue
+        prefix = {}
+        while tokens and re.fullmatch(r"[A-Za-z_]\w*=.*", tokens[0]):
+            key, value = tokens.pop(0).split("=", 1)
+            prefix[key] = value
+        if tokens[:2] == ["ray", "start"]:
+            return {**env, **prefix}
+    return None
+
+
+@pytest.mark.parametrize(
+    ("line", "env"),
+    [
+        ("ulimit -n 9; export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=~/t; ray start --head", "token ~/t"),
+        ("RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=/t ray start --address=h:6379", "token /t"),
+        ("ulimit -n 9; ray start --address=h:6379", "None None"),
+        ("RAY_AUTH_MODE=token true; RAY_AUTH_TOKEN_PATH=/t ray start", "None /t"),  # a prefix binds one command
+        ("ray stop", None),
+    ],
+)
+def test_env_at_ray_start_reads_the_shell_line(line: str, env: str | None) -> None:
+    found = env_at_ray_start(line)
+    assert (found if found is None else f"{found.get('RAY_AUTH_MODE')} {found.get('RAY_AUTH_TOKEN_PATH')}") == env
+
+
+def test_aws_cluster_runs_token_auth_from_a_mounted_token_file() -> None:
+    config = docs(INFRA / "aws/cluster.yaml")[0]
+    paths = set()
+    for key in [k for k in config if k.endswith("_commands")]:
+        starts = [env for env in map(env_at_ray_start, config[key] or []) if env is not None]
+        if key in ("head_start_ray_commands", "worker_start_ray_commands"):
+            assert starts, f"{key} starts no Ray"
+        for env in starts:
+            assert env.get("RAY_AUTH_MODE") == "token", f"{key}: `ray start` without RAY_AUTH_MODE=token"
+            assert "RAY_AUTH_TOKEN" not in env, f"{key}: the token comes from the mounted file, never inline"
+            paths.add(env.get("RAY_AUTH_TOKEN_PATH"))
+    (path,) = paths  # head and workers read the same file
+    assert path in config["file_mounts"], f"RAY_AUTH_TOKEN_PATH={path} is not a file_mounts target"
+    # The file `ray get-auth-token --generate` writes, which a client on the same machine reads by default.
+    assert config["file_mounts"][path] == "~/.ray/auth_token"
+
+
+OPT_OUT = re.compile(r"""RAY_AUTH_MODE['"\]]*\s*[=:,]\s*(?:value\s*[=:]\s*)?['"]?disabled\b""", re.I)
+
+
+def auth_opt_outs(path: Path, text: str) -> list[str]:
+    """Places in one file that turn Ray token auth off: `RAY_AUTH_MODE=disabled` in any spelling on one line,
+    and in YAML any env entry or env mapping that sets RAY_AUTH_MODE to anything but token."""
+    found = [m.group(0) for m in OPT_OUT.finditer(text)]
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            parsed = list(yaml.safe_load_all(text))
+        except yaml.YAMLError:
+            parsed = []
+        for node in walk(parsed):
+            if node.get("name") == "RAY_AUTH_MODE" and "value" in node:
+                found += [] if str(node["value"]).strip().lower() == "token" else [str(node)]
+            if "RAY_AUTH_MODE" in node:
+                found += [] if str(node["RAY_AUTH_MODE"]).strip().lower() == "token" else [str(node)]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("Makefile", "test:\n\tRAY_AUTH_MODE=disabled pytest\n"),
+        ("x.py", 'os.environ["RAY_AUTH_MODE"] = "disabled"\n'),
+        ("x.py", 'monkeypatch.setenv("RAY_AUTH_MODE", "Disabled")\n'),
+        ("x.yaml", "env:\n  - name: RAY_AUTH_MODE\n    value: disabled\n"),
+        ("x.yaml", "env: [{name: RAY_AUTH_MODE, value: disabled}]\n"),
+        ("x.yaml", "env_vars:\n  RAY_AUTH_MODE:\n    disabled\n"),
+    ],
+)
+def test_auth_opt_out_check_catches_the_usual_spellings(name: str, text: str) -> None:
+    assert auth_opt_outs(Path(name), text)
+    assert not auth_opt_outs(Path(name), text.replace("disabled", "token").replace("Disabled", "token"))
+
+
+def test_no_file_in_the_repository_turns_token_auth_off() -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    here = Path(__file__).resolve()
+    checked = 0
+    for name in listed.stdout.decode().split("\0"):
+        path = ROOT / name
+        if not name or not path.is_file() or path.resolve() == here:
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue  # binary
+        checked += 1
+        assert not auth_opt_outs(path, data.decode("utf-8", "replace")), f"{name} turns Ray token auth off"
+    assert checked > 10
 
 
 # --- runtime envs and the cluster launcher -------------------------------------------------------------------

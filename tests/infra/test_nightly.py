@@ -31,6 +31,12 @@ def test_render_points_the_template_at_the_dated_partitions() -> None:
     assert job["metadata"]["name"] == "vidscore-nightly-20260304"
     assert job["metadata"]["labels"]["vidscore/run-date"] == "2026-03-04"
     assert job["spec"]["rayClusterSpec"] == TEMPLATE["spec"]["rayClusterSpec"]
+    # The submitter pod carries the Ray token for `ray job submit`; rendering must not drop it.
+    assert job["spec"]["submitterPodTemplate"] == TEMPLATE["spec"]["submitterPodTemplate"]
+    assert {e["name"] for e in job["spec"]["submitterPodTemplate"]["spec"]["containers"][0]["env"]} >= {
+        "RAY_AUTH_MODE",
+        "RAY_AUTH_TOKEN",
+    }
     assert TEMPLATE["metadata"]["name"] == "vidscore-score"  # the template itself is untouched
 
 

@@ -188,3 +188,160 @@ def test_limit_errors_and_s3(tmp_path: Path, monkeypatch, capsys) -> None:
         assert cli.main(argv) == 0
         got = json.loads(s3.get_object(Bucket="scores", Key="m.json")["Body"].read())
         assert got["matching"]["labels"] == 20 and got["matching"]["matched"] == 20 and got["limit"] == 10
+
+
+# Label sets in the Hugging Face `datasets` layouts: each must give exactly the metrics of the same labels as a file.
+
+VF_NAMES = [
+    "visual quality",
+    "temporal consistency",
+    "dynamic degree",
+    "text-to-video alignment",
+    "factual consistency",
+]
+
+
+def _vf_rows() -> list[dict]:
+    """VideoFeedback labels for `_videoscore_table`: 12 scored, one not-ok, one unmatched (partial keys: nulls)."""
+    human = np.random.default_rng(1).integers(1, 5, size=(12, 5))
+    rows = [{"video": f"g/v{i}.mp4", **{n: int(human[i, k]) for k, n in enumerate(VF_NAMES)}} for i in range(12)]
+    return rows + [{"video": "g/v99.mp4", "visual quality": 1}, {"video": "nope/v1.mp4", "visual quality": 2}]
+
+
+def _same_result(got: dict, ref: dict) -> None:
+    assert got["format"] == ref["format"] and got["matching"] == ref["matching"]
+    assert got["metrics"] == ref["metrics"]
+
+
+def test_datasets_save_to_disk_matches_jsonl(tmp_path: Path, monkeypatch) -> None:
+    import datasets
+
+    scores, values = _videoscore_table(tmp_path)
+    rows = _vf_rows()
+    (tmp_path / "vf.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    ref = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "vf.jsonl"))
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "vf_ds"))
+    got = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "vf_ds"))
+    _same_result(got, ref)
+    assert got["matching"]["matched"] == 12 and got["matching"]["unmatched_examples"] == ["nope/v1.mp4"]
+    human = np.array([[r[n] for n in VF_NAMES] for r in rows[:12]])
+    expected = [spearmanr(values[:, k], human[:, k]).statistic * 100 for k in range(5)]
+    assert [got["metrics"]["spearman"][a]["value"] for a in videoscore.ASPECTS] == pytest.approx(expected)
+    for more in (["--format", "evalcrafter"], ["--limit", "5"]):
+        ref = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "vf.jsonl"), *more)
+        _same_result(evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "vf_ds"), *more), ref)
+    # A `datasets.Video` column ({bytes, path}) reads as its path. save_to_disk embeds the files (so they must
+    # exist; empty ones here) and keeps only their file name, so matching is by file name: unique here.
+    monkeypatch.chdir(tmp_path)
+    for r in rows[:12]:
+        Path(r["video"]).parent.mkdir(exist_ok=True)
+        Path(r["video"]).touch()
+    features = datasets.Features({"video": datasets.Video(), **{n: datasets.Value("int64") for n in VF_NAMES}})
+    datasets.Dataset.from_list(rows[:12], features=features).save_to_disk(str(tmp_path / "vf_video"))
+    (tmp_path / "vf12.jsonl").write_text("\n".join(json.dumps(r) for r in rows[:12]))
+    ref = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "vf12.jsonl"))
+    _same_result(evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "vf_video")), ref)
+
+
+def _pairs_csv(path: Path, pairs: list[tuple[int, int]], prefs: list[str]) -> Path:
+    path.write_text("\n".join(["video_0,video_1,preference"] + [f"g/v{a}.mp4,v{b},{p}" for (a, b), p in
+                                                                   zip(pairs, prefs)]) + "\n")  # fmt: skip
+    return path
+
+
+def test_datasets_dict_splits_and_classlabel(tmp_path: Path, capsys) -> None:
+    import datasets
+
+    scores, _ = _videoscore_table(tmp_path)
+    # The preference as a ClassLabel: stored as the index (tie = 2), read as the name.
+    features = datasets.Features(
+        {
+            "video_0": datasets.Value("string"),
+            "video_1": datasets.Value("string"),
+            "preference": datasets.ClassLabel(names=["0", "1", "tie"]),
+        }
+    )
+    splits = {
+        "train": ([(0, 1), (2, 3), (4, 5)], ["1", "1", "tie"]),
+        "test": ([(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)], ["0", "1", "tie", "0", "tie", "1"]),
+    }
+    dd = datasets.DatasetDict(
+        {
+            name: datasets.Dataset.from_dict(
+                {
+                    "video_0": [f"g/v{a}.mp4" for a, _ in pairs],
+                    "video_1": [f"v{b}" for _, b in pairs],
+                    "preference": prefs,
+                },  # fmt: skip
+                features=features,
+            )
+            for name, (pairs, prefs) in splits.items()
+        }
+    )
+    dd.save_to_disk(str(tmp_path / "pairs"))
+    for name, (pairs, prefs) in splits.items():
+        ref = evaluate(tmp_path, str(scores), "--labels", str(_pairs_csv(tmp_path / f"{name}.csv", pairs, prefs)))
+        got = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "pairs"), "--split", name)
+        _same_result(got, ref)
+        assert got["format"] == "pairwise" and got["matching"]["bad_preference"] == 0
+        if name == "test":  # the default split
+            _same_result(evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "pairs")), ref)
+    # No `test` and several splits, or a split it lacks: exit 2, naming the splits.
+    datasets.DatasetDict({"train": dd["train"], "validation": dd["test"]}).save_to_disk(str(tmp_path / "tv"))
+    assert main([str(scores), "--labels", str(tmp_path / "tv")]) == 2
+    assert "none is `test`: pick one with --split (one of ['train', 'validation'])" in capsys.readouterr().err
+    assert main([str(scores), "--labels", str(tmp_path / "pairs"), "--split", "dev"]) == 2
+    assert "has no split 'dev'" in capsys.readouterr().err
+
+
+def test_datasets_nested_mjbench_labels(tmp_path: Path) -> None:
+    import datasets
+
+    rows = json.loads(MJBENCH.read_text())[:60]
+    scores = _mjbench_scores(tmp_path, rows)
+    (tmp_path / "mj.json").write_text(json.dumps(rows))
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "mj_ds"))  # the label dicts become structs
+    ref = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "mj.json"))
+    got = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "mj_ds"))
+    _same_result(got, ref)
+    assert got["format"] == "mjbench" and got["matching"]["matched"] == 120
+    assert got["metrics"]["fine_grained"]["criteria_pooled"]["n"] > 0
+
+
+def test_datasets_hub_style_folder(tmp_path: Path) -> None:
+    import polars as pl
+
+    scores, _ = _videoscore_table(tmp_path)
+    rows = _vf_rows()
+    (tmp_path / "vf.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "README.md").write_text("# labels\n")
+    pl.DataFrame(rows).write_parquet(repo / "data" / "test-00000-of-00001.parquet")
+    pl.DataFrame(rows[:4]).write_parquet(repo / "data" / "train-00000-of-00001.parquet")
+    ref = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "vf.jsonl"))
+    _same_result(evaluate(tmp_path, str(scores), "--labels", str(repo)), ref)
+
+
+def test_datasets_bad_folders(tmp_path: Path, capsys) -> None:
+    import datasets
+
+    scores, _ = _videoscore_table(tmp_path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("hi")
+    assert main([str(scores), "--labels", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder but not a `datasets` one" in err and "save_to_disk" in err
+    datasets.Dataset.from_list(_vf_rows()).save_to_disk(str(tmp_path / "broken"))
+    (tmp_path / "broken" / "state.json").write_text("{not json")
+    assert main([str(scores), "--labels", str(tmp_path / "broken")]) == 2
+    assert "is not readable as a `datasets` folder" in capsys.readouterr().err
+    (tmp_path / "vf.jsonl").write_text(json.dumps(_vf_rows()[0]))
+    assert main([str(scores), "--labels", str(tmp_path / "vf.jsonl"), "--split", "test"]) == 2
+    assert "is a file; --split picks a `datasets` split" in capsys.readouterr().err
+    datasets.Dataset.from_list(_vf_rows(), split="test").save_to_disk(str(tmp_path / "one"))
+    assert evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "one"), "--split", "test")["matching"]["matched"]
+    assert main([str(scores), "--labels", str(tmp_path / "one"), "--split", "train"]) == 2
+    assert "is a single Dataset (split: test); drop --split train" in capsys.readouterr().err
+    assert main([str(scores), "--labels", str(tmp_path / "nowhere")]) == 2
+    assert "or a folder written by datasets' save_to_disk" in capsys.readouterr().err
