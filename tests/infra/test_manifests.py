@@ -169,6 +169,17 @@ def test_dockerignore_keeps_the_context_small() -> None:
     assert "*" in lines and {"!pipeline/", "!operators/", "!jobs/", "!schemas/", "!pyproject.toml"} <= set(lines)
 
 
+def test_the_image_gets_every_folder_the_package_installs() -> None:
+    """`pip install .` in the image needs each folder pyproject maps into the vidscore package (vidscore/ too)."""
+    import tomllib
+
+    folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
+    assert folders == {"vidscore", "pipeline", "operators", "jobs", "schemas"}
+    copied = set(re.findall(r"^COPY \S+ (\w+) \./\1$", (INFRA / "docker/Dockerfile").read_text(), re.M))
+    allowed = {line[1:].rstrip("/") for line in (INFRA / "docker/Dockerfile.dockerignore").read_text().split()}
+    assert folders <= copied and folders <= allowed, (folders - copied, folders - allowed)
+
+
 # --- cluster shape ----------------------------------------------------------------------------------------
 
 
