@@ -28,9 +28,9 @@ from vidscore.operators.decode import Decoder  # noqa: E402
 from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices  # noqa: E402
 from vidscore.operators.scorers.technical import SPEC as TECHNICAL  # noqa: E402
 
-RAW16 = FrameSpec(16, "arange")
-VIDEOSCORE = FrameSpec(16, "arange", "idefics2", (378, 980))
-MJVIDEO = FrameSpec(8, "linspace_open", "squash", (448, 448))
+RAW16 = FrameSpec.uniform(16, "arange")
+VIDEOSCORE = FrameSpec.uniform(16, "arange", "idefics2", (378, 980))
+MJVIDEO = FrameSpec.uniform(8, "linspace_open", "squash", (448, 448))
 
 
 def smooth_clip(seed: int, frames: int = 120, height: int = 720, width: int = 1280) -> np.ndarray:

@@ -90,7 +90,7 @@ def reference(
     model.model.set_attn_implementation("eager")
     model.model.vision_model = TwoFramesAtATime(model.model.vision_model)
     processor = AutoProcessor.from_pretrained(str(ckpt))
-    rule = FrameSpec(frames, "arange")
+    rule = FrameSpec.uniform(frames, "arange")
     sync()
     steps = {"load": time.perf_counter() - start, "decode": 0.0, "processor": 0.0, "forward": 0.0}
     scores = {}

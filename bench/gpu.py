@@ -200,7 +200,11 @@ def reference(model: str, paths: dict[str, Path], clips: list[dict], device: str
     scorer.model.vision_model.set_attn_implementation("eager")
     llm = scorer.config["llm_config"]
     lm_head = torch.randn(llm["vocab_size"], llm["hidden_size"], device=device, dtype=scorer.dtype) * 0.02
-    side, mean, std = scorer.spec.size[0], np.array(IMAGENET_MEAN, np.float32), np.array(IMAGENET_STD, np.float32)
+    side, mean, std = (
+        scorer.spec.resizer.size_args[0],
+        np.array(IMAGENET_MEAN, np.float32),
+        np.array(IMAGENET_STD, np.float32),
+    )
     scores = {}
     sync(device)
     start = time.perf_counter()

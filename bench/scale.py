@@ -125,7 +125,7 @@ def memory_runs(videos: int, factor: int, work: Path) -> tuple[float, float, flo
     from vidscore.jobs.score import main
 
     clip = encode_video(work / "clip.mp4", render("crisp-motion", 7, 24, 96, 128))
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     print(
         f"memory: one {clip.stat().st_size} B clip (24 frames 128x96 H.264) per row; technical scorer; "
         f"local Ray with {int(ray.cluster_resources()['CPU'])} CPUs"
@@ -246,7 +246,7 @@ def _stage_one(manifest: str, whole: bool) -> None:
     from vidscore.operators.scorers.technical import TechnicalScorer
     from vidscore.pipeline.stage import stage
 
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     before = _status("self", "RssAnon")
     with Sampler() as s:
         start = time.perf_counter()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices, target_size
+from vidscore.operators.frames import FrameSpec, VideoInfo, resize_frame, sample_indices, target_size
 from vidscore.operators.sandbox import Sandbox, SandboxTimeout, arena
 from vidscore.operators.scorers.rows import arrow_safe, wanted
 from vidscore.operators.storage import content_key, filesystem, is_local, with_retries
@@ -61,10 +61,10 @@ def _metadata(container: "InputContainer") -> dict:
 Slots = dict[int, list[tuple[FrameSpec, np.ndarray, int]]]
 
 
-def _outputs(specs: list[FrameSpec], total: int, height: int, width: int) -> tuple[dict[str, np.ndarray], Slots]:
+def _outputs(specs: list[FrameSpec], video: VideoInfo, height: int, width: int) -> tuple[dict[str, np.ndarray], Slots]:
     """One (T, H, W, 3) array per spec, carved from one arena buffer, and for each wanted frame index the
     (spec, array, position) slots it fills. Frames go straight into their slots: no stack, no second copy."""
-    plans = [(spec, sample_indices(spec, total), target_size(spec, height, width)) for spec in specs]
+    plans = [(spec, sample_indices(spec, video), target_size(spec, height, width)) for spec in specs]
     buffer = arena(sum(len(indices) * h * w * 3 for _, indices, (h, w) in plans))
     out, slots, start = {}, {}, 0
     for spec, indices, (h, w) in plans:
@@ -101,7 +101,7 @@ def _check_length(total: int, min_frames: int) -> None:
 
 
 def _decord_frames(
-    path: str, specs: list[FrameSpec], threads: int, min_frames: int, rotation: int
+    path: str, specs: list[FrameSpec], threads: int, min_frames: int, rotation: int, fps: float | None
 ) -> tuple[int, dict[str, np.ndarray]]:
     import decord
 
@@ -113,9 +113,10 @@ def _decord_frames(
     if not total:
         raise DecodeError("video has no frames")
     _check_length(total, min_frames)
-    wanted = sorted({int(i) for s in specs for i in sample_indices(s, total)})
+    video = VideoInfo(total, reader.get_avg_fps() or fps)
+    wanted = sorted({int(i) for s in specs for i in sample_indices(s, video)})
     frames = reader.get_batch(wanted).asnumpy()
-    out, slots = _outputs(specs, total, *frames.shape[1:3])
+    out, slots = _outputs(specs, video, *frames.shape[1:3])
     for index, frame in zip(wanted, frames):
         _place(frame, slots[index])
     return total, out
@@ -126,7 +127,7 @@ class _Unreliable(Exception):
 
 
 def _pyav_frames(
-    container: "InputContainer", specs: list[FrameSpec], threads: int, min_frames: int, rotation: int
+    container: "InputContainer", specs: list[FrameSpec], threads: int, min_frames: int, rotation: int, fps: float | None
 ) -> tuple[int, dict[str, np.ndarray]]:
     """Sparse exact decode: frames nobody wants that no other frame references are never decoded.
 
@@ -152,7 +153,7 @@ def _pyav_frames(
     _check_length(len(stamps), min_frames)
     order = sorted(stamps)
     context = stream.codec_context
-    out, slots = _outputs(specs, len(order), *_display_size(context.height, context.width, rotation))
+    out, slots = _outputs(specs, VideoInfo(len(order), fps), *_display_size(context.height, context.width, rotation))
     wanted: Slots = {}
     for index, targets in slots.items():
         wanted.setdefault(order[index], []).extend(targets)
@@ -178,7 +179,7 @@ def _pyav_frames(
 
 
 def _sequential_frames(
-    path: str, specs: list[FrameSpec], threads: int, min_frames: int, rotation: int
+    path: str, specs: list[FrameSpec], threads: int, min_frames: int, rotation: int, fps: float | None
 ) -> tuple[int, dict[str, np.ndarray]]:
     """Exact decode in decoder output order, trusting no timestamp: one pass counts the frames, a second
     keeps the sampled ones (the reference recipe's frames whatever the container says)."""
@@ -196,7 +197,7 @@ def _sequential_frames(
         container.streams.video[0].thread_count = threads
         for index, frame in enumerate(container.decode(video=0)):
             if out is None:
-                out, slots = _outputs(specs, total, *_display_size(frame.height, frame.width, rotation))
+                out, slots = _outputs(specs, VideoInfo(total, fps), *_display_size(frame.height, frame.width, rotation))
             if index in slots:
                 _place(
                     _upright(rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray(), rotation), slots[index]
@@ -251,17 +252,19 @@ def decode_file(
         if backend != "decord":
             try:
                 try:
-                    meta["num_frames"], out = _pyav_frames(container, specs, threads, min_frames, rotation)
+                    meta["num_frames"], out = _pyav_frames(container, specs, threads, min_frames, rotation, meta["fps"])
                     return {**meta, "decoder": "pyav"}, out
                 except _Unreliable:
-                    meta["num_frames"], out = _sequential_frames(path, specs, threads, min_frames, rotation)
+                    meta["num_frames"], out = _sequential_frames(
+                        path, specs, threads, min_frames, rotation, meta["fps"]
+                    )
                     return {**meta, "decoder": "pyav-sequential"}, out
             except Exception as exc:
                 if backend == "pyav" or getattr(exc, "final", False):
                     raise
                 first = exc
     try:
-        meta["num_frames"], out = _decord_frames(path, specs, threads, min_frames, rotation)
+        meta["num_frames"], out = _decord_frames(path, specs, threads, min_frames, rotation, meta["fps"])
     except Exception:
         if backend == "decord":
             raise

@@ -62,6 +62,7 @@ def ray_cluster():
     """One local Ray for the session, with more logical CPUs than cores so actor pools never starve reads."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    # address="local": a new Ray of the session's own, never one that happens to run on the machine
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

@@ -43,7 +43,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def frame_spec(size: int = 448) -> FrameSpec:
-    return FrameSpec(num_frames=NUM_FRAMES, index_rule="linspace_open", resize="squash", size=(size, size))
+    return FrameSpec.uniform(num_frames=NUM_FRAMES, index_rule="linspace_open", resize="squash", size=(size, size))
 
 
 ASSISTANT_TURN = "<|im_end|><|im_start|>assistant\n"  # closes the user turn; the gates read its `<|im_end|>`
@@ -185,7 +185,7 @@ class MJVideoScorer:
 
     def pixels(self, videos: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821 - torch is imported lazily
         """uint8 (T, S, S, 3) videos -> normalised (sum T, 3, S, S): ToTensor + Normalize, done on the device."""
-        side = self.spec.size[0]
+        side = self.spec.resizer.size_args[0]
         for frames in videos:
             if frames.ndim != 4 or frames.shape[1:] != (side, side, 3):
                 raise ValueError(f"expected frames of shape (T, {side}, {side}, 3), got {frames.shape}")

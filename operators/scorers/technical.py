@@ -22,7 +22,7 @@ from vidscore.operators.scorers.rows import finish, float_columns, scorable, sta
 from vidscore.schemas import technical as cols
 
 VERSION = "1"
-SPEC = FrameSpec(num_frames=16, index_rule="linspace", resize="fit", size=(512,))
+SPEC = FrameSpec.uniform(num_frames=16, index_rule="linspace", resize="fit", size=(512,))
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 

@@ -179,7 +179,7 @@ class VideoScoreScorer:
         return ScorerPlan(
             name=cls.name,
             cls=cls,
-            frame_spec=FrameSpec(num_frames=frames, index_rule="arange", resize="idefics2", size=size),
+            frame_spec=FrameSpec.uniform(num_frames=frames, index_rule="arange", resize="idefics2", size=size),
             fields=tuple(cols.FIELDS),
             init_kwargs=kwargs,
             batch_size=batch_size,
@@ -204,11 +204,13 @@ class VideoScoreScorer:
         from transformers import Idefics2Config, Idefics2Model
 
         self.checkpoint, self.batch_size = checkpoint, batch_size
-        self.spec = FrameSpec(num_frames=num_frames, index_rule="arange", resize="idefics2", size=tuple(size))
+        self.spec = FrameSpec.uniform(num_frames=num_frames, index_rule="arange", resize="idefics2", size=tuple(size))
         directory, self.revision = self._resolve(checkpoint, revision, cache_dir)
         _local_files(directory)
-        if _frame_size(directory) != self.spec.size:
-            raise ValueError(f"{checkpoint} resizes to {_frame_size(directory)}, the plan to {self.spec.size}")
+        if _frame_size(directory) != self.spec.resizer.size_args:
+            raise ValueError(
+                f"{checkpoint} resizes to {_frame_size(directory)}, the plan to {self.spec.resizer.size_args}"
+            )
         self.device, dtype = pick_device(device)
         config = Idefics2Config.from_pretrained(directory, attn_implementation=attention_implementation(self.device))
         config.use_cache = False

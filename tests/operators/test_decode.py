@@ -14,9 +14,9 @@ from vidscore.jobs.corpus import encode_video
 from vidscore.operators.decode import Decoder
 from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices
 
-RAW = FrameSpec(16, "arange")
-VIDEOSCORE = FrameSpec(16, "arange", "idefics2", (378, 980))
-MJVIDEO = FrameSpec(8, "linspace_open", "squash", (448, 448))
+RAW = FrameSpec.uniform(16, "arange")
+VIDEOSCORE = FrameSpec.uniform(16, "arange", "idefics2", (378, 980))
+MJVIDEO = FrameSpec.uniform(8, "linspace_open", "squash", (448, 448))
 
 
 def reference_frames(path: Path, spec: FrameSpec) -> np.ndarray:
@@ -175,7 +175,9 @@ def test_too_short_is_refused_without_a_fallback(videos: dict[str, Path], monkey
     assert row["error"] == "video has 1 frame(s); scoring needs at least 2"
 
 
-@pytest.mark.parametrize("spec", [FrameSpec(n, rule) for n in (1, 2, 5, 31, 90) for rule in ("arange", "linspace")])
+@pytest.mark.parametrize(
+    "spec", [FrameSpec.uniform(n, rule) for n in (1, 2, 5, 31, 90) for rule in ("arange", "linspace")]
+)
 def test_sparse_decode_exact_for_any_sampling(videos: dict[str, Path], spec: FrameSpec) -> None:
     # B-pyramid: wanted frames anywhere, including the last (the decoder is flushed after its packet).
     row = decode_one(videos["bframes_mp4"], [spec], backend="pyav", timeout_s=None)

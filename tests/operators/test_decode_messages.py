@@ -9,7 +9,7 @@ from vidscore.operators.decode import Decoder
 from vidscore.operators.frames import FrameSpec
 from vidscore.operators.scorers.rows import record_failure
 
-SPEC = FrameSpec(8, "linspace")
+SPEC = FrameSpec.uniform(8, "linspace")
 
 
 def decode(path: Path, **kwargs) -> tuple[str, str]:

@@ -10,7 +10,11 @@ from tests.conftest import gradient_frames
 from vidscore.operators.decode import Decoder
 from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices
 
-SPECS = [FrameSpec(16, "arange"), FrameSpec(8, "linspace_open", "squash", (32, 32)), FrameSpec(16, "linspace")]
+SPECS = [
+    FrameSpec.uniform(16, "arange"),
+    FrameSpec.uniform(8, "linspace_open", "squash", (32, 32)),
+    FrameSpec.uniform(16, "linspace"),
+]
 
 
 def write(path: Path, frames: np.ndarray, codec: str, pts: str = "normal", rotation: int = 0) -> Path:

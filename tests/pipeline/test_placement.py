@@ -14,7 +14,7 @@ from vidscore.pipeline.placement import Capacity, Placement, decode_workers, on_
 
 
 def plan(name: str, gb: float) -> ScorerPlan:
-    return ScorerPlan(name=name, cls=object, frame_spec=FrameSpec(8, "linspace"), fields=(), gpu_memory_gb=gb)
+    return ScorerPlan(name=name, cls=object, frame_spec=FrameSpec.uniform(8, "linspace"), fields=(), gpu_memory_gb=gb)
 
 
 def shares(placed: dict[str, Placement]) -> dict[str, tuple[float, int, int]]:
@@ -76,7 +76,7 @@ def test_config_devices_per_scorer_beat_the_run_device() -> None:
 
 
 def test_the_last_reader_of_each_frame_column_drops_it() -> None:
-    shared, own = FrameSpec(16, "arange"), FrameSpec(8, "linspace")
+    shared, own = FrameSpec.uniform(16, "arange"), FrameSpec.uniform(8, "linspace")
     plans = [
         ScorerPlan(name="first", cls=object, frame_spec=shared, fields=()),
         ScorerPlan(name="own", cls=object, frame_spec=own, fields=()),

@@ -62,6 +62,6 @@ def test_keys_with_hash_and_question_mark_are_distinct_videos(s3: S3, clip) -> N
     table = read_input(f"s3://{bucket}/", endpoint_url=s3.url)
     assert table.column("uri").to_pylist() == [f"s3://{bucket}/{n}" for n in names]
     assert len(set(table.column("video_id").to_pylist())) == 3
-    spec = FrameSpec(4, "linspace")
+    spec = FrameSpec.uniform(4, "linspace")
     out = Decoder([spec], endpoint_url=s3.url, timeout_s=None)({"uri": np.array(table.column("uri").to_pylist())})
     assert list(out["status"]) == ["ok"] * 3, list(out["error"])

@@ -73,8 +73,8 @@ def test_schema_and_registry():
 
 def test_plan_frames_follow_reference_rule(ckpt):
     spec = MJVideoScorer.plan().frame_spec  # hub default: InternVL2-2B's 448 px
-    assert (spec.num_frames, spec.resize, spec.size) == (8, "squash", (448, 448))
-    assert MJVideoScorer.plan(str(ckpt)).frame_spec.size == (56, 56)  # a local config decides
+    assert (spec.sampler.num_frames, spec.resizer.rule, spec.resizer.size_args) == (8, "squash", (448, 448))
+    assert MJVideoScorer.plan(str(ckpt)).frame_spec.resizer.size_args == (56, 56)  # a local config decides
     real = {"force_image_size": 448, "vision_config": {"image_size": 448, "patch_size": 14}, "downsample_ratio": 0.5}
     assert (ivl.image_size(real), ivl.num_image_tokens(real)) == (448, 256)
     for n in (1, 3, 7, 8, 9, 16, 17, 100, 241):

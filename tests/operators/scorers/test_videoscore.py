@@ -37,7 +37,7 @@ def scorer(ckpt: Path) -> VideoScoreScorer:
 
 def _video(frames: int, height: int, width: int, seed: int) -> np.ndarray:
     """Random frames already resized by the decode stage's rule."""
-    spec = FrameSpec(16, "arange", "idefics2", (378, 980))
+    spec = FrameSpec.uniform(16, "arange", "idefics2", (378, 980))
     raw = np.random.default_rng(seed).integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
     return np.stack([resize_frame(spec, f) for f in raw])
 
@@ -94,16 +94,16 @@ def test_template_is_byte_exact() -> None:
 )
 def test_plan_hub_frame_counts(checkpoint: str | None, frames: int) -> None:
     plan = VideoScoreScorer.plan(checkpoint)
-    assert plan.frame_spec == FrameSpec(frames, "arange", "idefics2", (378, 980))
+    assert plan.frame_spec == FrameSpec.uniform(frames, "arange", "idefics2", (378, 980))
     assert plan.init_kwargs["num_frames"] == frames and plan.name == "videoscore"
     assert 17 < plan.gpu_memory_gb < 40
     assert [f.name for f in plan.fields][:5] == NAMES
 
 
 def test_plan_local_rules(ckpt: Path, tmp_path: Path) -> None:
-    assert VideoScoreScorer.plan(str(ckpt)).frame_spec.num_frames == 16
+    assert VideoScoreScorer.plan(str(ckpt)).frame_spec.sampler.num_frames == 16
     v11 = shutil.copytree(ckpt, tmp_path / "my-VideoScore-v1.1")
-    assert VideoScoreScorer.plan(str(v11)).frame_spec.num_frames == 48
+    assert VideoScoreScorer.plan(str(v11)).frame_spec.sampler.num_frames == 48
     hinted = shutil.copytree(ckpt, tmp_path / "hinted")
     config = json.loads((hinted / "config.json").read_text())
     (hinted / "config.json").write_text(json.dumps(dict(config, vidscore_num_frames=32)))
@@ -111,9 +111,9 @@ def test_plan_local_rules(ckpt: Path, tmp_path: Path) -> None:
     pre["size"] = {"shortest_edge": 224, "longest_edge": 896}
     (hinted / "preprocessor_config.json").write_text(json.dumps(pre))
     plan = VideoScoreScorer.plan(str(hinted))
-    assert plan.frame_spec == FrameSpec(32, "arange", "idefics2", (224, 896))
-    assert VideoScoreScorer.plan(str(hinted), num_frames=8).frame_spec.num_frames == 8
-    assert VideoScoreScorer.plan("TIGER-Lab/VideoScore-v1.1", num_frames=16).frame_spec.num_frames == 16
+    assert plan.frame_spec == FrameSpec.uniform(32, "arange", "idefics2", (224, 896))
+    assert VideoScoreScorer.plan(str(hinted), num_frames=8).frame_spec.sampler.num_frames == 8
+    assert VideoScoreScorer.plan("TIGER-Lab/VideoScore-v1.1", num_frames=16).frame_spec.sampler.num_frames == 16
 
 
 def test_plan_rejects_bad_configuration(ckpt: Path, tmp_path: Path) -> None:
@@ -283,7 +283,7 @@ def _arange_reference(total: int, n: int) -> list[int]:
 
 @pytest.mark.parametrize("n", [16, 48])
 def test_frame_indices_follow_reference(n: int) -> None:
-    spec = FrameSpec(n, "arange", "idefics2", (378, 980))
+    spec = FrameSpec.uniform(n, "arange", "idefics2", (378, 980))
     for total in [1, 2, 5, n - 1, n, n + 1, 2 * n + 1, 97, 100, 121, 240, 1000, 7919]:
         indices = sample_indices(spec, total).tolist()
         assert indices == _arange_reference(total, n)
@@ -294,7 +294,7 @@ def test_resize_follows_processor_rule() -> None:
     from transformers.image_utils import SizeDict
     from transformers.models.idefics2.image_processing_pil_idefics2 import get_resize_output_image_size
 
-    spec = FrameSpec(16, "arange", "idefics2", (378, 980))
+    spec = FrameSpec.uniform(16, "arange", "idefics2", (378, 980))
     examples = {
         (320, 512): (378, 512),
         (720, 1280): (551, 980),
