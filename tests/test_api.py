@@ -20,7 +20,8 @@ def test_import_vidscore_is_cheap_and_names_its_api() -> None:
     code = "import sys, vidscore; print(sorted(m for m in ('torch', 'ray', 'transformers') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
-    assert set(vidscore.__all__) == {"latest", "score", "scorers", "TableError"}
+    assert set(vidscore.__all__) == {"latest", "score", "scorers", "ScorerConfig", "TableError"}
+    assert all(getattr(vidscore, name) for name in vidscore.__all__)
     assert {"technical", "videoscore", "mjvideo"} <= set(vidscore.scorers())
     with pytest.raises(AttributeError):
         vidscore.not_an_api  # noqa: B018

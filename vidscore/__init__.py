@@ -17,7 +17,7 @@ if not (_here / "pipeline").is_dir() and (_here.parent / "pipeline" / "__init__.
     # A source checkout (make test, `ray job submit --working-dir .`): the subpackages are the repo's folders.
     __path__.append(str(_here.parent))
 
-__all__ = ["latest", "score", "scorers", "TableError"]
+__all__ = ["latest", "score", "scorers", "ScorerConfig", "TableError"]
 
 
 def __getattr__(name: str):
@@ -26,6 +26,10 @@ def __getattr__(name: str):
         from vidscore.pipeline import api
 
         return getattr(api, name)
+    if name == "ScorerConfig":  # a scorer with options: ScorerConfig("videoscore", CKPT, {"batch_size": 4}, "gpu", 8)
+        from vidscore.pipeline.config import ScorerConfig
+
+        return ScorerConfig
     if name in ("latest", "TableError"):
         from vidscore.pipeline import table
 
