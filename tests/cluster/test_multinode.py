@@ -1,7 +1,8 @@
 """Several Ray nodes on one machine (Ray's own multi-node harness, `ray.cluster_utils.Cluster`): a head, a CPU-only
 worker and a worker that advertises a GPU. Runs join them on purpose (`--ray-address`), with token authentication.
 
-- Placement: decode lands on CPU nodes, the GPU scorer on the GPU node, and every video is scored exactly once.
+- Placement: the GPU scorer runs on the GPU node only, decoding on the CPU nodes (Ray may also use a GPU node's
+  spare CPUs for it), and every video is scored exactly once.
 - Node loss: a worker node is killed mid-run (the head stays) and a replacement joins, as KubeRay replaces a pod.
   The run either completes with the lost work rescheduled, or fails with a clear message and the same command
   completes the rest; either way each video is in the table exactly once and nothing is scored twice.
@@ -123,8 +124,12 @@ def test_decode_on_cpu_nodes_scoring_on_the_gpu_node_every_video_once(cluster, c
     where = actor_nodes(c.address)
     gpu, cpu_nodes = nodes["gpu"].node_id, {nodes["head"].node_id, nodes["cpu"].node_id}
     scorer = next(k for k in where if k.lower().startswith("videoscore"))
-    assert where[scorer] == {gpu}, where
-    assert where["Decoder"] and where["Decoder"] <= cpu_nodes, where
+    assert where[scorer] == {gpu}, where  # num_gpus: only the GPU node can hold the model scorer
+    # Decode asks for CPUs only: Ray prefers CPU-only nodes for it (it avoids GPU nodes for CPU work) but may use
+    # a GPU node's spare CPUs, so the guarantee is that decoding ran on the CPU nodes, not only there.
+    assert where["Decoder"] & cpu_nodes, where
+    technical = next(k for k in where if k.lower().startswith("technical"))
+    assert where[technical] <= cpu_nodes | {gpu}, where
 
 
 def test_a_worker_node_lost_mid_run_loses_nothing_and_scores_nothing_twice(cluster, checkpoint, tmp_path: Path):
