@@ -44,6 +44,11 @@ def cpu_runtime_env(cpus: float, place: Placement) -> dict | None:
     return {"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus) // max(1, place.max_actors)))}}
 
 
+def selector(labels: dict[str, str] | None) -> dict:
+    """Ray's node label selector for a pool whose configuration names the nodes it must run on."""
+    return {"label_selector": dict(labels)} if labels else {}
+
+
 def describe(name: str, place: Placement) -> str:
     """`videoscore 1-8 actors x 0.5 GPU (auto: the cluster has 8 GPUs)`, for the log and the summary."""
     where = f"{place.num_gpus:g} GPU" if place.num_gpus else "CPU"
@@ -87,6 +92,7 @@ def score_operators(
     """`ds` (rows with video_id, uri, prompt) through the decode pool and one actor pool per scorer (lazy)."""
     import ray
 
+    labels = {s.name: s.labels for s in cfg.scorers}
     decoder = {
         "specs": list(dict.fromkeys(p.frame_spec for p in plans)),
         "endpoint_url": cfg.endpoint_url,
@@ -104,6 +110,7 @@ def score_operators(
             batch_size=cfg.decode_batch_size,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
             num_cpus=1,
+            **selector(cfg.decode_labels),
             **RESTARTS,
         )
         drops = drops_frames(plans)
@@ -118,6 +125,7 @@ def score_operators(
                 num_cpus=SCORER_CPUS,
                 num_gpus=place.num_gpus,
                 runtime_env=cpu_runtime_env(cpus, place),
+                **selector(labels.get(plan.name)),
                 **RESTARTS,
             )
     placed = "; ".join(describe(p.name, placements[p.name]) for p in plans)

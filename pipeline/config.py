@@ -19,8 +19,9 @@ class ConfigError(ValueError):
 class ScorerConfig:
     """One `-s NAME[=CHECKPOINT]` or YAML scorer entry; `options` go to the scorer's `plan()`.
 
-    `device` (auto, gpu, cpu) and `max_actors` are the pipeline's, not the scorer's: where its pool runs and how
-    far it may grow (`pipeline.placement`). None takes the run's `device` and the default growth.
+    `device` (auto, gpu, cpu), `max_actors` and `labels` are the pipeline's, not the scorer's: where its pool
+    runs, how far it may grow, and which nodes it must run on (Ray node labels, e.g. {"vidscore/pool": "gpu"}).
+    None takes the run's `device`, the default growth and any node with the resources.
     """
 
     name: str
@@ -28,6 +29,7 @@ class ScorerConfig:
     options: dict[str, Any] = field(default_factory=dict)
     device: str | None = None
     max_actors: int | None = None
+    labels: dict[str, str] | None = None
 
 
 @dataclass
@@ -52,6 +54,8 @@ class ScoreConfig:
         gpu_wait_s: how long a run waits for the first GPU of GPU scorers (an autoscaling cluster starting one)
             before it stops with exit code 2.
         gpu_memory_gb: memory of one GPU, to decide which model scorers can share one.
+        decode_labels: Ray node labels the decode actors must run on (e.g. {"vidscore/pool": "decode"}); None: any
+            node with a free CPU (Ray prefers CPU-only nodes but may use a GPU node's spare CPUs).
         ray_address: the Ray cluster to join (else RAY_ADDRESS; with neither, a fresh local Ray of this run's own).
         endpoint_url: S3-compatible endpoint (MinIO, Ceph, R2); default from AWS_ENDPOINT_URL.
         rows_per_file: target rows per output Parquet file.
@@ -76,6 +80,7 @@ class ScoreConfig:
     device: str = "auto"
     gpu_wait_s: float = 600.0
     gpu_memory_gb: float = 80.0
+    decode_labels: dict[str, str] | None = None
     ray_address: str | None = None
     endpoint_url: str | None = None
     rows_per_file: int = 5000
@@ -108,6 +113,17 @@ class ScoreConfig:
         for s in self.scorers:
             if s.max_actors is not None:
                 positive_int(f"{s.name}: max_actors", s.max_actors)
+        for where, labels in [
+            ("decode_labels", self.decode_labels),
+            *((f"{s.name}: labels", s.labels) for s in self.scorers),
+        ]:
+            if labels is not None and (
+                not isinstance(labels, dict)
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+            ):
+                raise ConfigError(
+                    f"{where} must map node label names to values, e.g. {{vidscore/pool: decode}}, got {labels!r}"
+                )
         if self.decode_backend not in ("auto", "decord", "pyav"):
             raise ConfigError(f"decode_backend must be auto, decord or pyav, got {self.decode_backend!r}")
 
@@ -174,6 +190,7 @@ def _scorer_entry(entry: Any, path: str) -> ScorerConfig:
         checkpoint=entry.pop("checkpoint", None),
         device=entry.pop("device", None),
         max_actors=entry.pop("max_actors", None),
+        labels=entry.pop("labels", None),
         options=entry,
     )
 

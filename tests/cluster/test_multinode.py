@@ -1,8 +1,8 @@
 """Several Ray nodes on one machine (Ray's own multi-node harness, `ray.cluster_utils.Cluster`): a head, a CPU-only
 worker and a worker that advertises a GPU. Runs join them on purpose (`--ray-address`), with token authentication.
 
-- Placement: the GPU scorer runs on the GPU node only, decoding on the CPU nodes (Ray may also use a GPU node's
-  spare CPUs for it), and every video is scored exactly once.
+- Placement: node labels in the configuration pin decode to the decode node and the GPU scorer to the GPU node,
+  and every video is scored exactly once.
 - Node loss: a worker node is killed mid-run (the head stays) and a replacement joins, as KubeRay replaces a pod.
   The run either completes with the lost work rescheduled, or fails with a clear message and the same command
   completes the rest; either way each video is in the table exactly once and nothing is scored twice.
@@ -44,8 +44,8 @@ def cluster():
     )
     nodes = {
         "head": c.head_node,
-        "cpu": c.add_node(num_cpus=2),
-        "gpu": c.add_node(num_cpus=1, num_gpus=1),
+        "cpu": c.add_node(num_cpus=2, labels={"vidscore/pool": "decode"}),
+        "gpu": c.add_node(num_cpus=1, num_gpus=1, labels={"vidscore/pool": "gpu"}),
     }
     c.wait_for_nodes()
     try:
@@ -95,9 +95,9 @@ def actor_nodes(address: str) -> dict[str, set[str]]:
     return out
 
 
-def config(tmp_path: Path, **extra) -> Path:
+def config(tmp_path: Path, labels: str = "", **extra) -> Path:
     path = tmp_path / "job.yaml"
-    lines = ["scorers: [technical, {name: videoscore, checkpoint: CKPT, device: gpu, batch_size: 2}]"]
+    lines = [f"scorers: [technical, {{name: videoscore, checkpoint: CKPT, device: gpu, batch_size: 2{labels}}}]"]
     lines += [f"{k}: {v}" for k, v in extra.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -105,7 +105,9 @@ def config(tmp_path: Path, **extra) -> Path:
 
 def test_decode_on_cpu_nodes_scoring_on_the_gpu_node_every_video_once(cluster, checkpoint: Path, tmp_path: Path):
     c, nodes = cluster
-    cfg = config(tmp_path, decode_workers=2, gpu_wait_s=30)
+    # Node labels pin each pool: decode on the decode node, the model on the GPU node.
+    labels = ", labels: {vidscore/pool: gpu}"
+    cfg = config(tmp_path, labels, decode_workers=2, gpu_wait_s=30, decode_labels="{vidscore/pool: decode}")
     cfg.write_text(cfg.read_text().replace("CKPT", str(checkpoint)))
     videos = manifest(tmp_path, copies=2)
     out = tmp_path / "scores"
@@ -125,9 +127,8 @@ def test_decode_on_cpu_nodes_scoring_on_the_gpu_node_every_video_once(cluster, c
     gpu, cpu_nodes = nodes["gpu"].node_id, {nodes["head"].node_id, nodes["cpu"].node_id}
     scorer = next(k for k in where if k.lower().startswith("videoscore"))
     assert where[scorer] == {gpu}, where  # num_gpus: only the GPU node can hold the model scorer
-    # Decode asks for CPUs only: Ray prefers CPU-only nodes for it (it avoids GPU nodes for CPU work) but may use
-    # a GPU node's spare CPUs, so the guarantee is that decoding ran on the CPU nodes, not only there.
-    assert where["Decoder"] & cpu_nodes, where
+    assert where["Decoder"] == {nodes["cpu"].node_id}, where  # decode_labels: only the labelled node decodes
+    assert cpu_nodes == {nodes["head"].node_id, nodes["cpu"].node_id}
     technical = next(k for k in where if k.lower().startswith("technical"))
     assert where[technical] <= cpu_nodes | {gpu}, where
 

@@ -77,3 +77,18 @@ def test_placement_keys_are_checked(tmp_path: Path) -> None:
         merge({}, {"input": "x", "output": "y", "gpu_wait_s": -1})
     with pytest.raises(ConfigError, match="ray_address must be an address"):
         merge({}, {"input": "x", "output": "y", "ray_address": 6379})
+
+
+def test_node_labels_are_checked_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "input: i\noutput: o\ndecode_labels: {vidscore/pool: decode}\n"
+        "scorers: [{name: videoscore, labels: {vidscore/pool: gpu}, batch_size: 2}]\n"
+    )
+    cfg = merge(load_yaml(str(path)), {"scorers": [parse_scorer("videoscore=/ckpt")]})
+    assert cfg.decode_labels == {"vidscore/pool": "decode"}
+    assert cfg.scorers == [ScorerConfig("videoscore", "/ckpt", {"batch_size": 2}, labels={"vidscore/pool": "gpu"})]
+    with pytest.raises(ConfigError, match="decode_labels must map node label names to values"):
+        merge({}, {"input": "x", "output": "y", "decode_labels": ["decode"]})
+    with pytest.raises(ConfigError, match="videoscore: labels must map"):
+        merge({"scorers": [ScorerConfig("videoscore", labels={"pool": 1})]}, {"input": "x", "output": "y"})
