@@ -26,7 +26,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         dest="scorers",
         metavar="NAME[=CHECKPOINT]",
-        help="scorer to run (repeatable): technical, videoscore[=ID|DIR], mjvideo[=ID|DIR]; default technical",
+        help="scorer to run (repeatable): technical, videoscore[=ID|DIR], mjvideo[=ID|DIR], videoreward[=ID|DIR]; "
+        "default technical",
     )
     p.add_argument("--limit", type=int, help="score only the first N input rows")
     p.add_argument("--batch-size", type=int, help="videos per scorer batch (overrides each scorer's default)")

@@ -15,6 +15,8 @@ for _repo, _file in [
                                                     "MantisScore", "MantisScore-anno-only")),
     ("MJ-Bench/MJ-VIDEO-2B", "model.safetensors"),
     ("OpenGVLab/InternVL2-2B", "config.json"),
+    ("KwaiVGI/VideoReward", "model_config.json"),
+    ("Qwen/Qwen2-VL-2B-Instruct", "config.json"),
 ]:  # fmt: skip
     _root = HUB_CACHE / f"models--{_repo.replace('/', '--')}"
     (_root / "snapshots" / ("0" * 40)).mkdir(parents=True, exist_ok=True)

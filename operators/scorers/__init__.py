@@ -2,10 +2,12 @@
 
 from vidscore.operators.scorers.mjvideo import MJVideoScorer
 from vidscore.operators.scorers.technical import TechnicalScorer
+from vidscore.operators.scorers.videoreward import VideoRewardScorer
 from vidscore.operators.scorers.videoscore import VideoScoreScorer
 
 SCORERS: dict[str, type] = {
     "technical": TechnicalScorer,
     "videoscore": VideoScoreScorer,
     "mjvideo": MJVideoScorer,
+    "videoreward": VideoRewardScorer,
 }

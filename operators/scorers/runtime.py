@@ -102,15 +102,16 @@ def run_isolated(
 
 
 def weights_hash(files: Sequence[Path]) -> str:
-    """Cheap content hash of local safetensors: headers, sizes and three 64 KiB samples per file."""
+    """Cheap content hash of local weights: sizes, safetensors headers and three 64 KiB samples per file (a
+    PyTorch pickle, which has no header, is sampled at its start, middle and end)."""
     digest = hashlib.sha256()
     for file in files:
         size = file.stat().st_size
         digest.update(f"{file.name}:{size}".encode())
         with file.open("rb") as fh:
-            header = int.from_bytes(fh.read(8), "little")
+            header = int.from_bytes(fh.read(8), "little") if file.suffix == ".safetensors" else 0
             digest.update(fh.read(header))
-            for offset in (8 + header, size // 2, max(0, size - 65536)):
+            for offset in (8 + header if header else 0, size // 2, max(0, size - 65536)):
                 fh.seek(offset)
                 digest.update(fh.read(65536))
     return "sha256:" + digest.hexdigest()[:16]

@@ -8,10 +8,11 @@ import pyarrow.dataset as pads
 import pytest
 
 from vidscore.jobs.score import main
-from vidscore.jobs.tiny import mjvideo, videoscore
+from vidscore.jobs.tiny import mjvideo, videoreward, videoscore
 from vidscore.operators.decode import Decoder
 from vidscore.operators.scorers import SCORERS
 from vidscore.schemas import mjvideo as mj_cols
+from vidscore.schemas import videoreward as vr_cols
 from vidscore.schemas import videoscore as vs_cols
 
 pytestmark = pytest.mark.slow
@@ -20,17 +21,23 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny")
-    return {"videoscore": videoscore.build(root / "videoscore"), "mjvideo": mjvideo.build(root / "mjvideo")}
+    return {
+        "videoscore": videoscore.build(root / "videoscore"),
+        "mjvideo": mjvideo.build(root / "mjvideo"),
+        "videoreward": videoreward.build(root / "videoreward"),
+    }
 
 
-def test_both_reward_models_in_one_run(corpus: Path, ray_cluster: str, checkpoints: dict, tmp_path: Path) -> None:
+def test_three_reward_models_in_one_run(corpus: Path, ray_cluster: str, checkpoints: dict, tmp_path: Path) -> None:
+    """Three frame specs (arange/Idefics2, linspace_open/squash, fps/smart_resize) from one decode per video."""
     out = tmp_path / "scores"
     args = [str(corpus), "-o", str(out), "-s", f"videoscore={checkpoints['videoscore']}"]
+    args += ["-s", f"videoreward={checkpoints['videoreward']}"]
     assert main([*args, "-s", f"mjvideo={checkpoints['mjvideo']}", "--batch-size", "3"]) == 0
     rows = pads.dataset(str(out), format="parquet").to_table().to_pylist()
     assert len(rows) == 10
-    score_columns = [f.name for f in vs_cols.FIELDS + mj_cols.FIELDS if f.type == "float"]
-    assert len(score_columns) == 5 + 34
+    score_columns = [f.name for f in vs_cols.FIELDS + mj_cols.FIELDS + vr_cols.FIELDS if f.type == "float"]
+    assert len(score_columns) == 5 + 34 + 8
     for row in rows:
         values = [row[c] for c in score_columns]
         if row["status"] == "ok":
@@ -43,6 +50,7 @@ def test_both_reward_models_in_one_run(corpus: Path, ray_cluster: str, checkpoin
         ok["videoscore_revision"].startswith("sha256:") and ok["mjvideo_frames"] == "8_linspace_open_squash_56x56"
     )  # the tiny config uses 56 px tiles
     assert ok["videoscore_frames"] == "16_arange_idefics2_378x980"
+    assert ok["videoreward_frames"] == "fps2_4to768_smart28_100352to200704"
 
     # The pipeline's numbers equal the operators run directly on the same file: nothing is lost in transit.
     plans = [SCORERS[n].plan(str(c)) for n, c in checkpoints.items()]
@@ -53,7 +61,10 @@ def test_both_reward_models_in_one_run(corpus: Path, ray_cluster: str, checkpoin
     for column in score_columns:
         assert batch[column][0] == pytest.approx(ok[column], abs=1e-5), column
     summary = json.loads(next((out / "_vidscore").glob("run-*.json")).read_text())
-    assert list(summary["scorers"]) == ["videoscore", "mjvideo"] and summary["status"] == {"ok": 9, "decode_error": 1}
+    assert list(summary["scorers"]) == ["videoscore", "videoreward", "mjvideo"] and summary["status"] == {
+        "ok": 9,
+        "decode_error": 1,
+    }
 
 
 def test_bad_checkpoint_fails_before_work(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
