@@ -135,7 +135,9 @@ def test_decode_on_cpu_nodes_scoring_on_the_gpu_node_every_video_once(cluster, c
 
 def test_a_worker_node_lost_mid_run_loses_nothing_and_scores_nothing_twice(cluster, checkpoint, tmp_path: Path):
     c, nodes = cluster
-    cfg = config(tmp_path, decode_workers=3, decode_batch_size=1, rows_per_file=2, gpu_wait_s=30)
+    # Decode pinned to the decode node, so the node lost is the one doing the run's decoding.
+    cfg = config(tmp_path, decode_workers=2, decode_batch_size=1, rows_per_file=2, gpu_wait_s=30,
+                 decode_labels="{vidscore/pool: decode}")  # fmt: skip
     cfg.write_text(cfg.read_text().replace("CKPT", str(checkpoint)))
     videos = manifest(tmp_path, copies=4)
     expected = len(videos.read_text().splitlines())
@@ -148,7 +150,7 @@ def test_a_worker_node_lost_mid_run_loses_nothing_and_scores_nothing_twice(clust
         time.sleep(0.1)
     lost = nodes["cpu"].node_id
     c.remove_node(nodes["cpu"], allow_graceful=False)  # kill the CPU worker: its decoders and blocks are gone
-    c.add_node(num_cpus=2)  # the replacement pod
+    c.add_node(num_cpus=2, labels={"vidscore/pool": "decode"})  # the replacement pod, in the same node group
     stdout, stderr = proc.communicate(timeout=420)
     first = proc.returncode
     if first != 0:
