@@ -22,14 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(out, ignore_errors=True)
     print(f"[demo] writing a sample corpus to {out / 'corpus'}")
     manifest = make_corpus(out / "corpus", per_generator=args.per_generator)
-    from vidscore.jobs.tiny import mjvideo, videoscore
+    from vidscore.jobs.tiny import mjvideo, videoreward, videoscore
 
-    print("[demo] building TINY RANDOM-WEIGHT VideoScore and MJ-VIDEO checkpoints (real architectures and")
+    print("[demo] building TINY RANDOM-WEIGHT VideoScore, MJ-VIDEO and VideoReward checkpoints (real architectures and")
     print("[demo] hub layouts, random weights): their scores exercise the pipeline and mean nothing.")
     scorers = [
         "technical",
         f"videoscore={videoscore.build(out / 'tiny-videoscore')}",
         f"mjvideo={mjvideo.build(out / 'tiny-mjvideo')}",
+        f"videoreward={videoreward.build(out / 'tiny-videoreward')}",
     ]
 
     from vidscore.jobs.score import main as score
@@ -38,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     code = score([str(manifest), "-o", str(out / "scores"), *[a for s in scorers for a in ("-s", s)]])
     if code != 0:
         return code
-    print("\n[demo] videoscore_* and mjvideo_* above come from TINY RANDOM-WEIGHT checkpoints: plumbing only.")
+    print(
+        "\n[demo] videoscore_*, mjvideo_* and videoreward_* above come from TINY RANDOM-WEIGHT checkpoints: "
+        "plumbing only."
+    )
     from vidscore.jobs.filter import main as filter_job
     from vidscore.jobs.report import main as report_job
 

@@ -149,6 +149,7 @@ def test_a_worker_node_lost_mid_run_loses_nothing_and_scores_nothing_twice(clust
         assert time.monotonic() < deadline
         time.sleep(0.1)
     lost = nodes["cpu"].node_id
+    assert lost in actor_nodes(c.address)["Decoder"]  # the node about to be lost is doing the run's decoding
     c.remove_node(nodes["cpu"], allow_graceful=False)  # kill the CPU worker: its decoders and blocks are gone
     c.add_node(num_cpus=2, labels={"vidscore/pool": "decode"})  # the replacement pod, in the same node group
     stdout, stderr = proc.communicate(timeout=420)
@@ -163,7 +164,6 @@ def test_a_worker_node_lost_mid_run_loses_nothing_and_scores_nothing_twice(clust
     scored = [r["video_id"] for r in rows if r["status"] is not None]
     assert len(scored) == len(set(scored)) == expected, (first, sorted(scored))
     assert {r["status"] for r in rows} == {"ok"}
-    assert lost in actor_nodes(c.address)["Decoder"]  # the lost node was doing the run's work
     summaries = [json.loads(p.read_text()) for p in (out / "_vidscore").glob("run-*.json")]
     restarts = [s["actor_restarts"] for s in summaries]
     print(f"node loss: first run exit {first}; {len(summaries)} run(s); actor restarts {restarts}")
