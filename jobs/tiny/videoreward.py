@@ -214,8 +214,10 @@ def build(
                         "prompt_template_type": "detailed_special", "sample_type": "uniform"},
         "model_config": {"model_name_or_path": str(base.resolve()), "output_dim": output_dim,
                          "use_special_tokens": True, "reward_token": "special"},
-        "peft_lora_config": {"lora_enable": True, "lora_r": LORA_R, "lora_alpha": LORA_ALPHA, "lora_dropout": 0.05,
-                             "use_rslora": False},
+        "peft_lora_config": {"lora_enable": True, "vision_lora": False, "lora_r": LORA_R, "lora_alpha": LORA_ALPHA,
+                             "lora_dropout": 0.05, "lora_target_modules": None, "num_lora_modules": -1,
+                             "lora_namespan_exclude": ["lm_head", "rm_head", "embed_tokens", "visual"],
+                             "lora_modules_to_save": None, "lora_task_type": "CAUSAL_LM", "use_rslora": False},
         "inference_config": STATS,
     }  # fmt: skip
     (ckpt / "model_config.json").write_text(json.dumps(model_config, indent=2))

@@ -139,7 +139,7 @@ def frame_spec(config: dict) -> FrameSpec:
 
 def merged_state(files: list[Path], r: int, alpha: float) -> dict:
     """The release's PEFT-wrapped weights as a plain Qwen2-VL (transformers 4.45 names) + rm_head state dict,
-    LoRA merged: W = W_base + (alpha / r) * B @ A, in float32."""
+    LoRA merged: W = W_base + (alpha / r) * B @ A, in float32 (merged weights stay float32)."""
     import torch
 
     state: dict = {}
@@ -165,7 +165,9 @@ def merged_state(files: list[Path], r: int, alpha: float) -> dict:
     for module, ab in lora.items():
         base = out[f"{module}.weight"]
         delta = (alpha / r) * (ab["B"].float() @ ab["A"].float())
-        out[f"{module}.weight"] = (base.float() + delta).to(base.dtype)
+        # Kept in float32: rounding the merged weight back to the release's bf16 would move fp32 (CPU) scores by
+        # ~1e-2 from the reference, which adds the LoRA branch in the compute dtype; the model's own dtype applies.
+        out[f"{module}.weight"] = base.float() + delta
     return out
 
 
