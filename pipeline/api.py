@@ -4,9 +4,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from vidscore.pipeline.build import SCORER_CPUS, conformed, decode_reserve, placements_for, score_operators
+from vidscore.pipeline.build import conformed, decode_reserve, place, score_operators
 from vidscore.pipeline.config import ConfigError, ScoreConfig, ScorerConfig, parse_scorer
-from vidscore.pipeline.placement import capacity, decode_workers, wait_for_gpu
+from vidscore.pipeline.placement import decode_workers
 from vidscore.pipeline.run import STANDARD, plan_scorers
 from vidscore.pipeline.table import new_run_id
 from vidscore.schemas.scores import score_schema
@@ -43,9 +43,7 @@ def score(dataset: Any, scorers: list[str | ScorerConfig] | tuple = ("technical"
         dataset = dataset.add_column("prompt", lambda t: pa.nulls(len(t), pa.string()), batch_format="pyarrow")
     passthrough = [f for f in dataset.schema().base_schema if f.name not in STANDARD]
     schema = score_schema([f for p in plans for f in p.fields], passthrough)
-    cap = capacity()
-    placements = placements_for(plans, cfg, cap)
-    wait_for_gpu(placements, cfg.gpu_wait_s, SCORER_CPUS)
-    workers = decode_workers(cfg.decode_workers, capacity(), decode_reserve(placements))
+    placements, cap, _ = place(plans, cfg)
+    workers = decode_workers(cfg.decode_workers, cap, decode_reserve(placements))
     scored = score_operators(dataset, plans, cfg, placements, workers, max(cap.cpus, 1.0))
     return conformed(scored, schema, new_run_id(), plans)

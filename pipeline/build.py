@@ -14,7 +14,7 @@ from vidscore.operators.conform import conform
 from vidscore.operators.decode import Decoder
 from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.pipeline.config import ScoreConfig
-from vidscore.pipeline.placement import Capacity, Placement, decode_workers, place_scorers
+from vidscore.pipeline.placement import Capacity, Placement, capacity, decode_workers, place_scorers, wait_for_gpu
 
 log = logging.getLogger("vidscore")
 # Scorer and bookkeeping actors declare a small CPU share so decode workers can have the rest of a node;
@@ -141,6 +141,15 @@ def conformed(ds, schema: pa.Schema, run_id: str, plans: list[ScorerPlan]):
         batch_format="numpy",
         num_cpus=LIGHT_TASK_CPUS,
     )
+
+
+def place(plans: list[ScorerPlan], cfg: ScoreConfig) -> tuple[dict[str, Placement], Capacity, float]:
+    """Each scorer's placement, after waiting for a GPU when GPU pools need one (before any work starts); the
+    cluster's capacity after that wait, and the seconds waited."""
+    cap = capacity()
+    placements = placements_for(plans, cfg, cap)
+    waited = wait_for_gpu(placements, cfg.gpu_wait_s, SCORER_CPUS)
+    return placements, (capacity() if waited else cap), waited
 
 
 def build(

@@ -16,12 +16,11 @@ from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.operators.storage import s3_endpoint
 from vidscore.operators.urls import redact, redact_text
 from vidscore.pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
-from vidscore.pipeline.build import LIGHT_TASK_CPUS, SCORER_CPUS, build, describe, placements_for
+from vidscore.pipeline.build import LIGHT_TASK_CPUS, build, describe, place
 from vidscore.pipeline.cluster import address_of, check_address, connect, describe_cluster
 from vidscore.pipeline.config import ConfigError, ScoreConfig
 from vidscore.pipeline.lock import TableLock
 from vidscore.pipeline.output import check_output, read_files, table_files, write_json
-from vidscore.pipeline.placement import capacity, wait_for_gpu
 from vidscore.pipeline.resume import load_previous
 from vidscore.pipeline.sink import ScoreTableSink
 from vidscore.pipeline.stage import stage
@@ -188,11 +187,7 @@ def _run(
     gpus, files, pools, cluster = None, [], {}, None
     start = time.perf_counter()
     if staged.todo:
-        cap = capacity()
-        placements = placements_for(plans, cfg, cap)
-        gpu_wait_s = wait_for_gpu(placements, cfg.gpu_wait_s, SCORER_CPUS)
-        if gpu_wait_s:
-            cap = capacity()
+        placements, cap, gpu_wait_s = place(plans, cfg)
         gpus = cap.gpus
         cluster = {
             **describe_cluster(),

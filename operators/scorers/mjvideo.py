@@ -10,7 +10,6 @@ Scores are centred at 0, > 0 is good. Columns: `schemas/mjvideo.py`.
 """
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from vidscore.operators.scorers.runtime import (
     attention_implementation,
     check_hub,
     device_dtype,
+    fetch,
+    is_local,
     length_buckets,
     pick_device,
     pinned_commit,
@@ -39,7 +40,6 @@ WEIGHTS = "model.safetensors"
 META_FILES = ("config.json", "tokenizer.model", "tokenizer_config.json")
 OPTIONS = ("base", "batch_size", "device", "revision", "cache_dir")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def frame_spec(size: int = 448) -> FrameSpec:
@@ -49,27 +49,14 @@ def frame_spec(size: int = 448) -> FrameSpec:
 ASSISTANT_TURN = "<|im_end|><|im_start|>assistant\n"  # closes the user turn; the gates read its `<|im_end|>`
 
 
-def _is_local(source: str) -> bool:
-    return Path(source).expanduser().exists() or not _HUB_ID.match(source)
-
-
-def _fetch(source: str, files: tuple[str, ...], revision: str | None, cache_dir: str | None) -> Path:
-    """A local directory as is, or a hub repo snapshot restricted to `files` (never remote code)."""
-    if _is_local(source):
-        return Path(source).expanduser()
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(source, revision=revision, cache_dir=cache_dir, allow_patterns=list(files)))
-
-
 def _local_config(checkpoint: str, base: str) -> dict[str, Any] | None:
     """Validate local paths (naming the fix) and return the InternVL2 config when one is local."""
     layout = f"a directory with {WEIGHTS} (+ {', '.join(META_FILES)} or a `base` that has them), or a hub id"
     ckpt = Path(checkpoint).expanduser()
-    if _is_local(checkpoint) and not (ckpt / WEIGHTS).is_file():
+    if is_local(checkpoint) and not (ckpt / WEIGHTS).is_file():
         raise ValueError(f"mjvideo checkpoint {checkpoint!r} is not {layout} like {DEFAULT_CHECKPOINT!r}")
     meta = ckpt if all((ckpt / f).is_file() for f in META_FILES) else None
-    if meta is None and _is_local(base):
+    if meta is None and is_local(base):
         meta = Path(base).expanduser()
         if not all((meta / f).is_file() for f in META_FILES):
             raise ValueError(
@@ -107,9 +94,9 @@ class MJVideoScorer:
         from vidscore.operators.scorers import internvl2
 
         self.device, self.dtype = pick_device(device)
-        ckpt = _fetch(checkpoint, (WEIGHTS, *META_FILES), revision, cache_dir)
+        ckpt = fetch(checkpoint, (WEIGHTS, *META_FILES), revision, cache_dir)
         has_meta = all((ckpt / f).is_file() for f in META_FILES)
-        meta = ckpt if has_meta else _fetch(base, META_FILES, None, cache_dir)
+        meta = ckpt if has_meta else fetch(base, META_FILES, None, cache_dir)
         self.config = json.loads((meta / "config.json").read_text())
         internvl2.check_config(self.config)
         self.spec = frame_spec(internvl2.image_size(self.config))
@@ -134,11 +121,11 @@ class MJVideoScorer:
         checkpoint = checkpoint or DEFAULT_CHECKPOINT
         base = options.get("base") or DEFAULT_BASE
         config, size = _local_config(checkpoint, base), 448
-        if not _is_local(checkpoint):
+        if not is_local(checkpoint):
             check_hub(checkpoint, WEIGHTS, options.get("revision"), options.get("cache_dir"))
         ckpt = Path(checkpoint).expanduser()
-        needs_base = not (_is_local(checkpoint) and all((ckpt / f).is_file() for f in META_FILES))
-        if needs_base and not _is_local(base):  # config and tokenizer come from the base
+        needs_base = not (is_local(checkpoint) and all((ckpt / f).is_file() for f in META_FILES))
+        if needs_base and not is_local(base):  # config and tokenizer come from the base
             check_hub(base, "config.json", None, options.get("cache_dir"))
         if config is not None:  # local files: validate now, and follow their image size
             from vidscore.operators.scorers.internvl2 import check_config, image_size
@@ -160,7 +147,7 @@ class MJVideoScorer:
             checkpoint=checkpoint,
             reads_prompt=True,
             revision=_weights_revision(Path(checkpoint).expanduser() / WEIGHTS)
-            if _is_local(checkpoint)
+            if is_local(checkpoint)
             else pinned_commit(options.get("revision")),
         )
 

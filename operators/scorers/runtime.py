@@ -3,7 +3,8 @@
 import hashlib
 import importlib.util
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,42 @@ def weights_hash(files: Sequence[Path]) -> str:
                 fh.seek(offset)
                 digest.update(fh.read(65536))
     return "sha256:" + digest.hexdigest()[:16]
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_local(source: str) -> bool:
+    """Whether a checkpoint name is a local directory (it exists, or is not shaped like `owner/name`)."""
+    return Path(source).expanduser().exists() or not HUB_ID.match(source)
+
+
+def fetch(source: str, allow: Sequence[str], revision: str | None = None, cache_dir: str | None = None) -> Path:
+    """A local directory as is, or a hub snapshot of `source` restricted to the `allow` patterns (never code)."""
+    if is_local(source):
+        return Path(source).expanduser()
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(source, revision=revision, cache_dir=cache_dir, allow_patterns=list(allow)))
+
+
+@contextmanager
+def empty_model(device: str, dtype: "object") -> Iterator[None]:
+    """Build modules directly on `device` in `dtype`, skipping random initialisation (the checkpoint overwrites
+    every tensor, and initialising billions of parameters takes longer than loading them)."""
+    import torch
+
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # pragma: no cover - older transformers
+        from contextlib import nullcontext as no_init_weights
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device), no_init_weights():
+            yield
+    finally:
+        torch.set_default_dtype(default)
 
 
 def pinned_commit(revision: str | None) -> str | None:

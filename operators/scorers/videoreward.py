@@ -35,11 +35,21 @@ from vidscore.operators.scorers.runtime import (
     attention_implementation,
     check_hub,
     device_dtype,
+    empty_model,
+    fetch,
+    is_local,
     length_buckets,
     pick_device,
     pinned_commit,
     run_isolated,
     weights_hash,
+)
+from vidscore.operators.scorers.videoreward_checkpoint import (
+    CHECKPOINT_FILES,
+    checkpoint_step,
+    merged_state,
+    read_model_config,
+    weight_files,
 )
 from vidscore.schemas import videoreward as cols
 
@@ -58,9 +68,7 @@ PUBLISHED_DATA = {"fps": 2.0, "max_frame_pixels": 448 * 448}
 OPTIONS = ("base", "step", "batch_size", "device", "revision", "cache_dir")
 WEIGHTS_GB = 4.5  # 2.2B parameters in bf16
 FRAME_GB = 0.02  # vision activations per 448x448 frame, an estimate
-CHECKPOINT_FILES = ["model_config.json", "checkpoint-*/model.pth", "checkpoint-*/*.safetensors", "checkpoint-*/*.pth"]
 BASE_FILES = ["*.json", "*.jinja", "merges.txt", "vocab.json"]
-LORA = re.compile(r"^(?P<module>.+)\.(?:base_layer\.(?P<param>weight|bias)|lora_(?P<ab>[AB])\.default\.weight)$")
 
 
 @functools.cache
@@ -82,93 +90,9 @@ def prompt_pieces(text: Any) -> list[str]:
     return [p.format(text_prompt=caption(text)) if "{text_prompt}" in p else p for p in pieces]
 
 
-def read_model_config(directory: Path) -> dict:
-    """model_config.json of a VideoAlign checkpoint, checked for what this port reproduces."""
-    file = directory / "model_config.json"
-    if not file.is_file():
-        raise ValueError(
-            f"{directory} has no model_config.json; pass a hub id ({DEFAULT_CHECKPOINT}) or a directory in the "
-            "released layout (model_config.json, checkpoint-N/model.pth)"
-        )
-    config = json.loads(file.read_text())
-    data, model = config.get("data_config", {}), config.get("model_config", {})
-    expect = {
-        "data_config.prompt_template_type": (data.get("prompt_template_type"), "detailed_special"),
-        "data_config.sample_type": (data.get("sample_type", "uniform"), "uniform"),
-        "data_config.num_frames": (data.get("num_frames"), None),
-        "model_config.use_special_tokens": (model.get("use_special_tokens"), True),
-        "model_config.reward_token": (model.get("reward_token", "special"), "special"),
-    }
-    for key, (value, want) in expect.items():
-        if value != want:
-            raise ValueError(f"{file}: {key} is {value!r}; this port runs VideoReward's {want!r}")
-    if model.get("output_dim", 1) not in (1, 3):
-        raise ValueError(f"{file}: model_config.output_dim must be 1 or 3, got {model.get('output_dim')}")
-    return config
-
-
-def checkpoint_step(directory: Path, step: int | None) -> Path:
-    """checkpoint-<step>, or the highest step (the reference's default)."""
-    steps = sorted(
-        (int(p.name.split("-")[-1]), p) for p in directory.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-    )
-    if not steps:
-        raise ValueError(f"{directory} has no checkpoint-N folder with the weights")
-    if step is None:
-        return steps[-1][1]
-    found = dict(steps).get(step)
-    if found is None:
-        raise ValueError(f"{directory} has no checkpoint-{step}; it has steps {[s for s, _ in steps]}")
-    return found
-
-
-def weight_files(folder: Path) -> list[Path]:
-    full = folder / "model.pth"
-    if full.is_file():
-        return [full]
-    split = [folder / "adapter_model.safetensors", folder / "non_lora_state_dict.pth"]
-    if all(f.is_file() for f in split):
-        return split
-    raise ValueError(f"{folder} has neither model.pth nor adapter_model.safetensors + non_lora_state_dict.pth")
-
-
 def frame_spec(config: dict) -> FrameSpec:
     data = {**PUBLISHED_DATA, **{k: v for k, v in config.get("data_config", {}).items() if k in PUBLISHED_DATA}}
     return FrameSpec(FpsFrames(fps=float(data["fps"])), SmartResize(max_pixels=int(data["max_frame_pixels"])))
-
-
-def merged_state(files: list[Path], r: int, alpha: float) -> dict:
-    """The release's PEFT-wrapped weights as a plain Qwen2-VL (transformers 4.45 names) + rm_head state dict,
-    LoRA merged: W = W_base + (alpha / r) * B @ A, in float32 (merged weights stay float32)."""
-    import torch
-
-    state: dict = {}
-    for file in files:
-        if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            part = {
-                re.sub(r"\.lora_([AB])\.weight$", r".lora_\1.default.weight", k): v for k, v in load_file(file).items()
-            }
-        else:
-            part = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-        state.update({k.removeprefix("base_model.model."): v for k, v in part.items()})
-    out, lora = {}, {}
-    for key, value in state.items():
-        match = LORA.match(key)
-        if match and match["ab"]:
-            lora.setdefault(match["module"], {})[match["ab"]] = value
-        elif match:
-            out[f"{match['module']}.{match['param']}"] = value
-        else:
-            out[key] = value
-    for module, ab in lora.items():
-        base = out[f"{module}.weight"]
-        delta = (alpha / r) * (ab["B"].float() @ ab["A"].float())
-        # Kept in float32: rounding the merged weight back to the release's bf16 would move fp32 (CPU) scores by
-        # ~1e-2 from the reference, which adds the LoRA branch in the compute dtype; the model's own dtype applies.
-        out[f"{module}.weight"] = base.float() + delta
-    return out
 
 
 class VideoRewardScorer:
@@ -195,9 +119,8 @@ class VideoRewardScorer:
             raise ValueError(f"unknown videoreward options {sorted(unknown)}; valid: {', '.join(OPTIONS)}")
         checkpoint = checkpoint or DEFAULT_CHECKPOINT
         path = Path(checkpoint).expanduser()
-        local = path.exists() or checkpoint.startswith(("/", ".", "~")) or checkpoint.count("/") != 1
         step = None if options.get("step") is None else whole(options, "step", 1)
-        if local:
+        if is_local(checkpoint):
             if not path.is_dir():
                 raise ValueError(f"checkpoint directory {path} does not exist; pass a hub id or a directory")
             config = read_model_config(path)
@@ -208,7 +131,7 @@ class VideoRewardScorer:
             config, revision = {}, pinned_commit(options.get("revision"))
         base = options.get("base") or config.get("model_config", {}).get("model_name_or_path") or DEFAULT_BASE
         base_path = Path(str(base)).expanduser()
-        if base_path.exists() or str(base).startswith(("/", ".", "~")):
+        if is_local(str(base)):
             if not (base_path / "config.json").is_file() or not (base_path / "tokenizer.json").is_file():
                 raise ValueError(f"base {base_path} needs config.json and tokenizer.json (a Qwen2-VL hub layout)")
             base = str(base_path.resolve())
@@ -257,14 +180,14 @@ class VideoRewardScorer:
         from transformers import Qwen2VLConfig, Qwen2VLModel
 
         self.checkpoint, self.batch_size = checkpoint, batch_size
-        directory = self._resolve(checkpoint, revision, cache_dir, CHECKPOINT_FILES)
-        base_dir = self._resolve(base, None, cache_dir, BASE_FILES)
+        directory = fetch(checkpoint, CHECKPOINT_FILES, revision, cache_dir)
+        base_dir = fetch(base, BASE_FILES, None, cache_dir)
         config = read_model_config(directory)
         self.spec = frame_spec(config)
         if (self.spec.sampler.fps, self.spec.resizer.max_pixels) != (fps, max_pixels):
             raise ValueError(f"{checkpoint} samples {self.spec.key}, the plan {fps} fps / {max_pixels} pixels")
         files = weight_files(checkpoint_step(directory, step))
-        self.revision = weights_hash(files) if Path(checkpoint).expanduser().is_dir() else directory.name
+        self.revision = weights_hash(files) if is_local(checkpoint) else directory.name
         peft = config.get("peft_lora_config", {})
         lora = (int(peft.get("lora_r", 16)), float(peft.get("lora_alpha", 32)))
         if peft.get("use_rslora"):
@@ -287,20 +210,11 @@ class VideoRewardScorer:
                 raise ValueError(f"{base}: tokenizer and config.json disagree on {token}")
         if max(self.reward_ids) >= embed.shape[0]:
             raise ValueError(f"{checkpoint}: the embedding has {embed.shape[0]} rows, the reward tokens need more")
-        try:
-            from transformers.initialization import no_init_weights
-        except ImportError:  # pragma: no cover - older transformers
-            from contextlib import nullcontext as no_init_weights
-        default = torch.get_default_dtype()
-        torch.set_default_dtype(dtype)
-        try:
-            with torch.device(self.device), no_init_weights():
-                # config.json's torch_dtype would win over the default dtype: set it explicitly.
-                self.model = Qwen2VLModel(qconfig).to(dtype).eval()
-                head = state["rm_head.weight"]
-                self.head = torch.nn.Linear(head.shape[1], head.shape[0], bias=False).to(dtype).eval()
-        finally:
-            torch.set_default_dtype(default)
+        with empty_model(self.device, dtype):
+            # config.json's torch_dtype would win over the default dtype: set it explicitly.
+            self.model = Qwen2VLModel(qconfig).to(dtype).eval()
+            head = state["rm_head.weight"]
+            self.head = torch.nn.Linear(head.shape[1], head.shape[0], bias=False).to(dtype).eval()
         self._load(state)
         self.video_token_id = qconfig.video_token_id
         self.pad_id = self.tokenizer.token_to_id("<|endoftext|>") or 0
@@ -316,16 +230,6 @@ class VideoRewardScorer:
         self.scaled = torch.from_numpy((np.arange(256, dtype=np.float64) * scale).astype(np.float32)).to(self.device)
         stats = config.get("inference_config")
         self.stats = None if not stats else [(stats[f"{a}_mean"], stats[f"{a}_std"]) for a in ("VQ", "MQ", "TA")]
-
-    @staticmethod
-    def _resolve(name: str, revision: str | None, cache_dir: str | None, allow: list[str]) -> Path:
-        """A local directory as-is, or the hub snapshot of `name` (only the `allow` files)."""
-        path = Path(name).expanduser()
-        if path.is_dir():
-            return path
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, allow_patterns=allow))
 
     def _load(self, state: dict) -> None:
         """4.45 names -> this model: `visual.*` stays, `model.*` is the language model; lm_head is unused (the

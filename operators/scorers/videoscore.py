@@ -29,6 +29,9 @@ from vidscore.operators.scorers.runtime import (
     attention_implementation,
     check_hub,
     device_dtype,
+    empty_model,
+    fetch,
+    is_local,
     length_buckets,
     pick_device,
     pinned_commit,
@@ -151,7 +154,7 @@ class VideoScoreScorer:
             raise ValueError(f"unknown videoscore options {sorted(unknown)}; valid: {', '.join(OPTIONS)}")
         checkpoint = checkpoint or DEFAULT_CHECKPOINT
         path = Path(checkpoint).expanduser()
-        looks_local = path.exists() or checkpoint.startswith(("/", ".", "~")) or checkpoint.count("/") != 1
+        looks_local = is_local(checkpoint)
         key = checkpoint.lower()
         if key in UNSUPPORTED:
             raise ValueError(f"{checkpoint} is {UNSUPPORTED[key]}; use one of {sorted(CHECKPOINT_FRAMES)}")
@@ -214,18 +217,9 @@ class VideoScoreScorer:
         self.device, dtype = pick_device(device)
         config = Idefics2Config.from_pretrained(directory, attn_implementation=attention_implementation(self.device))
         config.use_cache = False
-        try:
-            from transformers.initialization import no_init_weights  # skip random init of 8B parameters
-        except ImportError:  # pragma: no cover - older transformers
-            from contextlib import nullcontext as no_init_weights
-        default = torch.get_default_dtype()
-        torch.set_default_dtype(dtype)
-        try:
-            with torch.device(self.device), no_init_weights():
-                self.model = Idefics2Model(config).eval()
-                self.head = torch.nn.Linear(config.text_config.hidden_size, len(cols.ASPECTS), bias=True).eval()
-        finally:
-            torch.set_default_dtype(default)
+        with empty_model(self.device, dtype):
+            self.model = Idefics2Model(config).eval()
+            self.head = torch.nn.Linear(config.text_config.hidden_size, len(cols.ASPECTS), bias=True).eval()
         self._load(directory)
         # The checkpoint's tokenizer.json as-is, like the fast tokenizer at training time (transformers 4.40).
         # transformers 5's LlamaTokenizer rebuilds the pre-tokenizer instead, which for a legacy Mistral
@@ -252,12 +246,9 @@ class VideoScoreScorer:
     @staticmethod
     def _resolve(checkpoint: str, revision: str | None, cache_dir: str | None) -> tuple[Path, str]:
         """Local directory as-is (revision = weights hash) or a hub snapshot (revision = its commit)."""
-        path = Path(checkpoint).expanduser()
-        if path.is_dir():
-            return path, weights_hash(_weight_files(path))
-        from huggingface_hub import snapshot_download
-
-        local = Path(snapshot_download(checkpoint, revision=revision, cache_dir=cache_dir, allow_patterns=HUB_FILES))
+        local = fetch(checkpoint, HUB_FILES, revision, cache_dir)
+        if is_local(checkpoint):
+            return local, weights_hash(_weight_files(local))
         return local, local.name  # the cache's snapshots/<commit> directory
 
     def _load(self, directory: Path) -> None:

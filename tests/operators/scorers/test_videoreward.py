@@ -16,10 +16,10 @@ from vidscore.operators.scorers.videoreward import (
     REWARD_TOKENS,
     TEMPLATE,
     VideoRewardScorer,
-    merged_state,
     prompt_pieces,
     template,
 )
+from vidscore.operators.scorers.videoreward_checkpoint import merged_state
 from vidscore.schemas import videoreward as cols
 
 
