@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-decode bench-e2e clean
+.PHONY: demo test lint bench-decode bench-e2e gpu-wheels clean
 
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench-decode: $(STAMP)
 
 bench-e2e: $(STAMP)
 	$(BIN)/python bench/e2e.py
+
+# PyAV for the GPU machine (Python 3.12, no PyAV in its image): carried in .whl/ by bench/gpu_device.sh's call.
+gpu-wheels: $(STAMP)
+	$(BIN)/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl "av==$$($(BIN)/python -c 'import av; print(av.__version__)')"
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -5,6 +5,7 @@ spec picks and resizes its frames with the reference's PIL filter. Only sampled,
 this stage; the video's bytes never enter the object store. Failures become rows with a status.
 """
 
+import importlib
 import os
 import tempfile
 import time
@@ -273,6 +274,18 @@ def decode_file(
     return {**meta, "decoder": "decord"}, out
 
 
+def preloads(specs: list[FrameSpec]) -> tuple[str, ...]:
+    """Modules the decode child imports before its per-video clock starts: this one, each spec's sampler and
+    resizer module, and what those name in `IMPORTS` (torch for Qwen2-VL's recipe), so a first video does not
+    pay seconds of imports against its timeout."""
+    modules = [__name__]
+    for spec in specs:
+        for part in (spec.sampler, spec.resizer):
+            module = importlib.import_module(type(part).__module__)
+            modules += [module.__name__, *getattr(module, "IMPORTS", ())]
+    return tuple(dict.fromkeys(modules))
+
+
 class Decoder:
     """Fetches, probes and samples videos; one instance per CPU worker.
 
@@ -307,7 +320,7 @@ class Decoder:
             raise ValueError(f"unknown decode backend {backend!r}; use auto, decord or pyav")
         self.specs, self.endpoint_url, self.backend, self.threads = specs, endpoint_url, backend, threads
         self.max_pixels, self.min_frames, self.readers = max_pixels, min_frames, readers
-        self.sandbox = Sandbox(timeout_s, preload=(__name__,)) if timeout_s else None
+        self.sandbox = Sandbox(timeout_s, preload=preloads(specs)) if timeout_s else None
         # Removed with the decoder (TemporaryDirectory cleans up when collected or at exit).
         self._scratch = tempfile.TemporaryDirectory(prefix="vidscore-decode-")
         self.scratch = self._scratch.name

@@ -186,10 +186,11 @@ def build(
     with torch.device(device):
         model = Qwen2VLModel(qconfig)
         hidden = qconfig.text_config.hidden_size
-        for p in model.parameters():  # larger than init so rewards differ between videos and prompts
-            if p.dim() > 1:
+        for p in model.parameters():  # tiny: larger than init so rewards differ between videos and prompts
+            if p.dim() > 1 and not full:  # full size keeps the 0.02 init: activations stay in bf16's range
                 torch.nn.init.normal_(p, std=0.2)
         head = torch.randn(output_dim, hidden, generator=torch.Generator(device).manual_seed(seed + 1), device=device)
+    lora_scale = 0.02 if full else 0.1  # full size: LoRA's update stays small next to the 0.02 init
     state = {}
     for key, value in model.state_dict().items():
         old = key if key.startswith("visual.") else "model." + key.removeprefix("language_model.")
@@ -197,8 +198,8 @@ def build(
         if module.rsplit(".", 1)[-1] in LORA_TARGETS and old.startswith("model."):
             state[f"base_model.model.{module}.base_layer.{param}"] = value
             if param == "weight":
-                a = torch.randn(LORA_R, value.shape[1], device=device) * 0.1
-                b = torch.randn(value.shape[0], LORA_R, device=device) * 0.1
+                a = torch.randn(LORA_R, value.shape[1], device=device) * lora_scale
+                b = torch.randn(value.shape[0], LORA_R, device=device) * lora_scale
                 state[f"base_model.model.{module}.lora_A.default.weight"] = a
                 state[f"base_model.model.{module}.lora_B.default.weight"] = b
         else:

@@ -16,6 +16,7 @@ import numpy as np
 
 from vidscore.operators.frames import VideoInfo
 
+IMPORTS = ("torch",)  # imported by the decode child up front (operators/decode.py preloads)
 FACTOR = 28
 FRAME_FACTOR = 2
 MAX_RATIO = 200

@@ -166,7 +166,7 @@ class VideoRewardScorer:
     def __init__(
         self,
         checkpoint: str,
-        base: str = DEFAULT_BASE,
+        base: str | None = None,
         step: int | None = None,
         device: str = "auto",
         revision: str | None = None,
@@ -181,8 +181,9 @@ class VideoRewardScorer:
 
         self.checkpoint, self.batch_size = checkpoint, batch_size
         directory = fetch(checkpoint, CHECKPOINT_FILES, revision, cache_dir)
-        base_dir = fetch(base, BASE_FILES, None, cache_dir)
         config = read_model_config(directory)
+        base = base or config.get("model_config", {}).get("model_name_or_path") or DEFAULT_BASE
+        base_dir = fetch(base, BASE_FILES, None, cache_dir)
         self.spec = frame_spec(config)
         if (self.spec.sampler.fps, self.spec.resizer.max_pixels) != (fps, max_pixels):
             raise ValueError(f"{checkpoint} samples {self.spec.key}, the plan {fps} fps / {max_pixels} pixels")
@@ -285,14 +286,18 @@ class VideoRewardScorer:
 
     def score(self, prompts: list[Any], videos: list[np.ndarray]) -> np.ndarray:
         """(len(videos), 3) raw rewards (VQ, MQ, TA) for one forward pass."""
-        import torch
-
         patches, grids, ids = [], [], []
         for text, frames in zip(prompts, videos):
             flat, grid = self.pixels(frames)
             patches.append(flat)
             grids.append(grid)
             ids.append(self.token_ids(text, grid[0] * grid[1] * grid[2] // self.merge**2))
+        return self.forward(patches, grids, ids)
+
+    def forward(self, patches: list, grids: list[tuple[int, int, int]], ids: list[list[int]]) -> np.ndarray:
+        """Raw rewards from prepared inputs: per video its flattened patches, (t, h, w) grid and token ids."""
+        import torch
+
         input_ids = torch.full((len(ids), max(map(len, ids))), self.pad_id, dtype=torch.long)
         for row, seq in enumerate(ids):
             input_ids[row, : len(seq)] = torch.tensor(seq)

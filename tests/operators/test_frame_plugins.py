@@ -1,6 +1,7 @@
 """A scorer's own frame recipe, defined outside operators/frames.py, runs through the real decoder: its sampler
 sees the video's frame count and fps, its resizer sets the size, on every decode backend."""
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from tests.conftest import gradient_frames
 from vidscore.jobs.corpus import encode_video
-from vidscore.operators.decode import decode_file
+from vidscore.operators.decode import Decoder, decode_file, preloads
 from vidscore.operators.frames import FrameSpec, VideoInfo
 
 
@@ -59,3 +60,27 @@ def test_a_scorer_defined_sampler_and_resizer_run_in_the_decoder(clip, backend: 
     assert frames.shape == (8, 32, 48, 3)  # 4 s x 2 per second, half size
     every = out[baseline.column]  # all 48 frames, decoded by the same call
     assert np.array_equal(frames, every[0::6, ::2, ::2])
+
+
+def imported(module: str) -> bool:
+    return module in sys.modules
+
+
+def test_the_decode_child_imports_a_recipes_modules_before_its_clock_starts() -> None:
+    from vidscore.operators.scorers.qwen2vl_frames import FpsFrames, SmartResize
+
+    qwen = FrameSpec(FpsFrames(), SmartResize())
+    builtin = FrameSpec.uniform(8, "linspace")
+    names = preloads([builtin, qwen])
+    assert names[0] == "vidscore.operators.decode" and "vidscore.operators.scorers.qwen2vl_frames" in names
+    assert "torch" in names and "torch" not in preloads([builtin])
+    decoder = Decoder([qwen], timeout_s=60)
+    try:  # torch is there before the first video: its import does not count against that video's timeout
+        assert decoder.sandbox.run(imported, "torch") is True
+    finally:
+        decoder.sandbox.close()
+    plain = Decoder([builtin], timeout_s=60)
+    try:
+        assert plain.sandbox.run(imported, "torch") is False
+    finally:
+        plain.sandbox.close()

@@ -138,6 +138,13 @@ def test_columns_hold_calibrated_and_raw_rewards(scorer: VideoRewardScorer) -> N
     assert out["videoreward_frames"][0] == "fps2_4to768_smart28_100352to200704"
 
 
+def test_built_directly_the_scorer_takes_its_base_from_model_config(ckpt: Path, scorer: VideoRewardScorer) -> None:
+    """As the plan does: a checkpoint folder alone is enough (no hub lookup for the default base)."""
+    direct = VideoRewardScorer(str(ckpt), device="cpu")
+    v = video(9)
+    np.testing.assert_allclose(direct.score(["a dog"], [v]), scorer.score(["a dog"], [v]), atol=1e-6)
+
+
 def test_a_three_output_head_reads_its_diagonal(tmp_path: Path) -> None:
     ckpt = build(tmp_path / "dim3", seed=1, output_dim=3)
     scorer = VideoRewardScorer(**VideoRewardScorer.plan(str(ckpt)).init_kwargs)
