@@ -10,6 +10,7 @@ JOBS = {
     "report": "vidscore.jobs.report",
     "evaluate": "vidscore.jobs.evaluate",
     "compact": "vidscore.jobs.compact",
+    "canary": "vidscore.jobs.canary",
 }
 
 

@@ -47,6 +47,10 @@ def parser() -> argparse.ArgumentParser:
         "--failure-budget", type=float, metavar="FRACTION", help="share of videos that may fail, for decode and each "
         "scorer, before the run exits with code 3 (default: decode 0.5, each scorer 0.1)",
     )  # fmt: skip
+    p.add_argument(
+        "--canary", metavar="CLIPS", help="canary set scored on every run: default (vidscore's clips), off, or a "
+        "manifest or folder of clips (see README: canary)",
+    )  # fmt: skip
     return p
 
 
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             "gpu_wait_s": args.gpu_wait_s,
             "ray_address": args.ray_address,
             "failure_budget": args.failure_budget,
+            "canary": args.canary,
         }
         cfg = merge(file_values, cli)
         from vidscore.pipeline.run import run

@@ -16,7 +16,18 @@ from vidscore.pipeline.table import TableError, file_schemas, read_latest
 from vidscore.schemas.scores import BASE_FIELDS, METADATA_FIELDS
 
 SCORER_PREFIXES = tuple(SCORERS)  # a scorer's name is its column prefix
-PROVENANCE_SUFFIXES = ("_checkpoint", "_revision", "_frames", "_run_id", "_status", "_error", "_device", "_dtype")
+PROVENANCE_SUFFIXES = (
+    "_checkpoint",
+    "_revision",
+    "_frames",
+    "_run_id",
+    "_status",
+    "_error",
+    "_device",
+    "_dtype",
+    "_attention",
+    "_software",
+)
 BASE_COLUMNS = tuple(f.name for f in BASE_FIELDS + METADATA_FIELDS)
 OUTPUT_FORMATS = (".parquet", ".jsonl", ".csv")
 

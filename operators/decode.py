@@ -254,12 +254,12 @@ def decode_file(
             try:
                 try:
                     meta["num_frames"], out = _pyav_frames(container, specs, threads, min_frames, rotation, meta["fps"])
-                    return {**meta, "decoder": "pyav"}, out
+                    return {**meta, "decoder": backend_name("pyav")}, out
                 except _Unreliable:
                     meta["num_frames"], out = _sequential_frames(
                         path, specs, threads, min_frames, rotation, meta["fps"]
                     )
-                    return {**meta, "decoder": "pyav-sequential"}, out
+                    return {**meta, "decoder": backend_name("pyav-sequential")}, out
             except Exception as exc:
                 if backend == "pyav" or getattr(exc, "final", False):
                     raise
@@ -271,7 +271,19 @@ def decode_file(
             raise
         # PyAV's message says what is wrong; decord's (`av_read_frame failed with 1094995529`) rarely does.
         raise DecodeError(f"{first}; decord could not read it either") from first
-    return {**meta, "decoder": "decord"}, out
+    return {**meta, "decoder": backend_name("decord")}, out
+
+
+def backend_name(backend: str) -> str:
+    """The `decoder` value: the backend with its version (and PyAV's FFmpeg), as a canary compares them."""
+    if backend == "decord":
+        import decord
+
+        return f"decord {decord.__version__}"
+    import av
+
+    ffmpeg = getattr(av, "ffmpeg_version_info", None)
+    return f"{backend} {av.__version__}" + (f" (FFmpeg {ffmpeg})" if ffmpeg else "")
 
 
 def preloads(specs: list[FrameSpec]) -> tuple[str, ...]:

@@ -15,6 +15,53 @@ class ConfigError(ValueError):
     """The configuration is unusable; the message names the fix."""
 
 
+# Absolute canary tolerance per scorer on every score column (pipeline/canary.py). Canary rows are scored
+# alone, so a rerun in the same environment repeats them exactly (fp32 CPU thread counts move them ~1e-6); a
+# dtype change (~1e-2), another resize filter or colour matrix (1e-2 to 1) moves them past these.
+DEFAULT_TOLERANCE = {"technical": 1e-4, "default": 1e-3}
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    """`canary:` in the run config: which clips (`default`, a manifest or folder location, or None for off) and
+    the tolerance per scorer (`default` covers the rest)."""
+
+    clips: str | None = "default"
+    tolerance: tuple[tuple[str, float], ...] = ()
+
+    def tolerance_for(self, scorer: str) -> float:
+        """The scorer's own number, else the config's `default`, else vidscore's default for that scorer."""
+        given = dict(self.tolerance)
+        builtin = DEFAULT_TOLERANCE.get(scorer, DEFAULT_TOLERANCE["default"])
+        return float(given.get(scorer, given.get("default", builtin)))
+
+
+def parse_canary(value: Any) -> CanaryConfig:
+    """The config's `canary` value: `default`, `off` (or false), a location, or a mapping with `clips` and
+    `tolerance` (a number, or scorer names and `default` to numbers). ConfigError names the fix."""
+    if isinstance(value, CanaryConfig):
+        return value
+    if value is None or value is True or value == "default":
+        return CanaryConfig()
+    if value is False or value == "off":
+        return CanaryConfig(clips=None)
+    if isinstance(value, str):
+        return CanaryConfig(clips=value)
+    if not isinstance(value, dict):
+        raise ConfigError(f"canary must be default, off, a clip location or a mapping, got {value!r}")
+    unknown = sorted(set(value) - {"clips", "tolerance"})
+    if unknown:
+        raise ConfigError(f"canary has unknown keys {unknown}; valid: clips, tolerance")
+    clips = parse_canary(value.get("clips", "default")).clips
+    tolerance = value.get("tolerance", {})
+    if not isinstance(tolerance, dict):
+        tolerance = {"default": tolerance}
+    for name, number in tolerance.items():
+        if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:
+            raise ConfigError(f"canary tolerance for {name} must be a number >= 0, got {number!r}")
+    return CanaryConfig(clips, tuple(sorted((str(k), float(v)) for k, v in tolerance.items())))
+
+
 @dataclass
 class ScorerConfig:
     """One `-s NAME[=CHECKPOINT]` or YAML scorer entry; `options` go to the scorer's `plan()`.
@@ -63,6 +110,8 @@ class ScoreConfig:
             claim stops blocking new runs then).
         failure_budget: the share of videos that may fail before the run exits with code 3: one fraction for
             every part, or a mapping of `decode`, scorer names and `default` to fractions (`pipeline.budget`).
+        canary: the canary set every run scores (`pipeline.canary`): `default` (vidscore's clips), `off`, a
+            manifest or folder of clips, or {clips: ..., tolerance: number or {scorer: number, default: number}}.
     """
 
     input: str
@@ -86,8 +135,14 @@ class ScoreConfig:
     rows_per_file: int = 5000
     lock_ttl_s: float = 300.0
     failure_budget: Any = None
+    canary: Any = "default"
 
     def __post_init__(self) -> None:
+        self.canary = parse_canary(self.canary)
+        names = {s.name for s in self.scorers} if isinstance(self.scorers, list) else set()
+        stray = sorted({k for k, _ in self.canary.tolerance} - names - {"default"})
+        if stray:
+            raise ConfigError(f"canary tolerance names {stray}; use default or a requested scorer: {sorted(names)}")
         if not isinstance(self.scorers, list) or not all(isinstance(s, ScorerConfig) for s in self.scorers):
             raise ConfigError("scorers must be a list, e.g. `scorers: [technical, {name: videoscore, batch_size: 4}]`")
         if not self.scorers:

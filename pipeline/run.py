@@ -15,6 +15,7 @@ from vidscore.operators.read import iter_input
 from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.operators.storage import s3_endpoint
 from vidscore.operators.urls import redact, redact_text
+from vidscore.pipeline import canary
 from vidscore.pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
 from vidscore.pipeline.build import LIGHT_TASK_CPUS, build, describe, place
 from vidscore.pipeline.cluster import address_of, check_address, connect, describe_cluster
@@ -115,6 +116,16 @@ def _first(errors: list[str], status: str) -> str | None:
     return next((e for e in errors if f": {status}: " in e), None)
 
 
+def _canary_step(step: Any) -> Any:
+    """A canary set that cannot be read or written is a configuration problem: exit 2, before any work."""
+    try:
+        return step()
+    except ValueError as exc:  # InputError included: a user's set read like any input
+        raise ConfigError(f"canary: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"canary: the clips cannot be read or written ({type(exc).__name__}: {exc})") from exc
+
+
 def _local_abs(location: str) -> str:
     """Workers may run in another directory (ray job submit): make local paths absolute."""
     return location if "://" in location else os.path.abspath(location)
@@ -165,11 +176,20 @@ def _run(
     for entry in previous.unreadable:  # its rows are unknown: their videos count as not scored (nothing lost)
         echo(f"vidscore: warning: skipped table file {entry}; move it out of the table folder")
     log.info("run %s holds %s", run_id, redact(cfg.output))
+    clips = None
+    if cfg.canary.clips not in (None, "default"):  # a user's set is read (and refused) before any work
+        clips = _canary_step(lambda: canary.user_set(cfg.canary.clips, cfg.endpoint_url))
     staged = stage(
         iter_input(cfg.input, cfg.limit, cfg.endpoint_url, exclude=cfg.output), previous, plans, cfg.endpoint_url, put
     )
     unreadable = previous.unreadable
     del previous
+    if staged.todo and cfg.canary.clips == "default":
+        clips = _canary_step(lambda: canary.default_set(cfg.output, cfg.endpoint_url))
+    if not staged.todo:
+        clips = None  # nothing scored, nothing to compare: no Ray start for the canary alone
+    if clips is not None:
+        staged.refs.append(put(canary.rows_table(clips, staged.schema, plans)))
     passthrough = [f for f in staged.schema or [] if f.name not in STANDARD]
     schema = score_schema([f for p in plans for f in p.fields], passthrough)
     echo(
@@ -184,7 +204,7 @@ def _run(
     failure: str | None = None
     stages: dict[str, float] = {}
     restarts: dict[str, int] = {}
-    gpus, files, pools, cluster = None, [], {}, None
+    gpus, files, canary_files, pools, cluster = None, [], [], {}, None
     start = time.perf_counter()
     if staged.todo:
         placements, cap, gpu_wait_s = place(plans, cfg)
@@ -194,7 +214,8 @@ def _run(
             "gpu_wait_s": round(gpu_wait_s, 1),
             "placement": {p.name: describe(p.name, placements[p.name]) for p in plans},
         }
-        ds, pools = build(staged.refs, staged.todo, plans, cfg, schema, run_id, placements, cap)
+        videos = staged.todo + (len(clips.rows) if clips else 0)
+        ds, pools = build(staged.refs, videos, plans, cfg, schema, run_id, placements, cap)
         staged.refs.clear()  # the dataset holds them now
         sink = ScoreTableSink(
             cfg.output, run_id, started.strftime("%Y-%m-%d"), schema, cfg.rows_per_file, cfg.endpoint_url
@@ -207,7 +228,7 @@ def _run(
             log.error("failed: %s", failure)
             files = committed_files(cfg.output, run_id, cfg.endpoint_url)  # what the run did commit stands
         else:
-            files = sink.files
+            files, canary_files = sink.files, sink.canary_files
         stages, restarts = stage_times(ds), actor_restarts()
     wall = time.perf_counter() - start
 
@@ -236,6 +257,22 @@ def _run(
     )
     summary["failure_budget"] = assess(rows, budget)
     summary["over_budget"] = breaches(summary["failure_budget"])
+    if clips is not None:
+        summary["canary"] = (
+            {"skipped": "the run failed before its canary rows were written"}
+            if failure
+            else canary.check(
+                cfg.canary,
+                plans,
+                clips,
+                read_files(canary_files, canary.columns(plans), cfg.endpoint_url),
+                cfg.output,
+                run_id,
+                cfg.endpoint_url,
+                summary["environment"],
+            )
+        )
+        summary["over_budget"] += summary["canary"].get("alerts", [])
     summary["exit_code"] = EXIT_FAILED if failure else EXIT_OVER_BUDGET if summary["over_budget"] else 0
     summary["failed"] = failure
     for status, count in sorted(summary["status"].items()):
@@ -245,6 +282,8 @@ def _run(
         log.warning("retries: %s workers restarted %d times", name, count)
     for line in summary["over_budget"]:
         log.error("over the failure budget: %s", line)
+    for line in (summary.get("canary") or {}).get("notices", []):
+        log.info("%s", line)
     log.info("done: %d rows written, exit code %d", summary["rows"], summary["exit_code"])
     try:
         summary["summary_path"] = write_json(

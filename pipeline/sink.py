@@ -2,7 +2,8 @@
 
 Atomic commits make crash resume exact: a file is either complete and counted or absent. Object stores
 commit a PUT only when it completes; local and POSIX filesystems get a temporary name and a rename.
-The table's layout: `OUTPUT/run_date=YYYY-MM-DD/part-<run id>-<task>.parquet`.
+The table's layout: `OUTPUT/run_date=YYYY-MM-DD/part-<run id>-<task>.parquet`; canary rows (video ids under
+`vidscore-canary/`) go to `OUTPUT/_vidscore/canary/runs/part-<run id>-<task>.parquet` instead, outside the table.
 """
 
 import io
@@ -12,11 +13,16 @@ from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
 from vidscore.operators.storage import filesystem, is_local, to_url, with_retries
+from vidscore.pipeline.output import META_DIR
+from vidscore.schemas.scores import CANARY_PREFIX
+
+CANARY_RUNS = f"{META_DIR}/canary/runs"
 
 
 class ScoreTableSink(Datasink):
@@ -43,6 +49,7 @@ class ScoreTableSink(Datasink):
         self.output, self.run_id, self.run_date, self.schema = output, run_id, run_date, schema
         self.rows_per_file, self.endpoint_url = rows_per_file, endpoint_url
         self.files: list[str] = []  # filled on the driver once the write completes
+        self.canary_files: list[str] = []  # the canary rows' files (pipeline/canary.py), kept out of the table
 
     @property
     def min_rows_per_write(self) -> int:
@@ -52,7 +59,9 @@ class ScoreTableSink(Datasink):
         return "ScoreTable"
 
     def on_write_complete(self, write_result: Any) -> None:
-        self.files = sorted(path for paths in write_result.write_returns for path in paths)
+        paths = sorted(path for paths in write_result.write_returns for path in paths)
+        self.files = [p for p in paths if f"/{CANARY_RUNS}/" not in p]
+        self.canary_files = [p for p in paths if f"/{CANARY_RUNS}/" in p]
 
     def write(self, blocks: Iterable[Block], ctx: Any) -> list[str]:
         tables = [BlockAccessor.for_block(b).to_arrow() for b in blocks]
@@ -60,14 +69,27 @@ class ScoreTableSink(Datasink):
         if not tables:
             return []
         table = pa.concat_tables(tables).cast(self.schema)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
         fs, base = filesystem(self.output, self.endpoint_url)
         # Deterministic per task: a retried task overwrites its own file instead of adding a duplicate.
         name = f"part-{self.run_id}-{ctx.task_idx:06d}.parquet"
-        target = posixpath.join(base, f"run_date={self.run_date}", name)
-        with_retries(commit_file, fs, target, buffer.getvalue())
-        return [to_url(fs, target)]
+        canary = pc.starts_with(table.column("video_id"), CANARY_PREFIX)
+        written = []
+        if pc.any(canary).as_py():  # canary rows stay out of the table, in its metadata folder
+            target = posixpath.join(base, CANARY_RUNS, name)
+            with_retries(commit_file, fs, target, _parquet(table.filter(canary)))
+            written.append(to_url(fs, target))
+            table = table.filter(pc.invert(canary))
+        if len(table):
+            target = posixpath.join(base, f"run_date={self.run_date}", name)
+            with_retries(commit_file, fs, target, _parquet(table))
+            written.append(to_url(fs, target))
+        return written
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 def commit_file(fs: Any, target: str, data: bytes) -> None:

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vidscore.operators.read import Chunk, InputError
 from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.pipeline.resume import Previous, decide, with_todo
+from vidscore.schemas.scores import CANARY_PREFIX
 
 
 @dataclass
@@ -43,6 +45,10 @@ def stage(
     """Consume every chunk (validation errors surface here, before any work), `put` the rows to score."""
     staged = Staged(scorers={p.name: {"scored": 0, "skipped": 0, "reasons": {}} for p in plans})
     for chunk in chunks:
+        reserved = pc.starts_with(chunk.table.column("video_id"), CANARY_PREFIX)
+        if pc.any(reserved).as_py():
+            first = chunk.table.column("video_id").filter(reserved)[0].as_py()
+            raise InputError(f"video_id {first!r} uses the canary's reserved prefix {CANARY_PREFIX!r}; rename it")
         decision = decide(chunk.table, chunk.keys, previous, plans, endpoint_url)
         send = decision.send
         staged.videos += len(chunk.table)

@@ -102,6 +102,21 @@ def summarize(
     }
 
 
+def canary_lines(block: dict[str, Any] | None) -> list[str]:
+    """The canary's outcome in a few lines (alerts are also printed as over-budget lines)."""
+    if not block:
+        return []
+    if block.get("skipped"):
+        return [f"canary: not checked, {block['skipped']}"]
+    ref = block.get("reference")
+    against = f"{ref['kind']} {ref['run_id']}" if ref else "nothing (first record)"
+    moved = ", ".join(f"{k} {v['max_abs']:.2g}" for k, v in block.get("moved", {}).items())
+    clips = len(block["record"]["clips"])
+    verdict = f"{len(block['alerts'])} alert(s)" if block.get("alerts") else "within tolerance"
+    lines = [f"canary: {clips} clips vs {against}: {verdict}" + (f" (largest moves: {moved})" if moved else "")]
+    return lines + [f"  {n}" for n in block.get("notices", [])]
+
+
 def render(summary: dict[str, Any]) -> str:
     """A readable text version for the terminal."""
     lines = [
@@ -121,6 +136,7 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"RUN FAILED part-way: {summary['failed']} (rows committed before it stand; run again)")
     for line in summary.get("over_budget", []):
         lines.append(f"OVER FAILURE BUDGET: {line}")
+    lines += canary_lines(summary.get("canary"))
     if summary.get("pool_busy"):
         lines.append("pool busy: " + ", ".join(f"{k} {v:.0%}" for k, v in summary["pool_busy"].items()))
     if summary.get("actor_restarts"):

@@ -15,6 +15,9 @@ STATUSES = (OK, FETCH_ERROR, DECODE_ERROR, DECODE_TIMEOUT, SCORE_ERROR)
 # A `decode_error` is a property of the file and is retried only when the file's content changes.
 RETRYABLE = (FETCH_ERROR, DECODE_TIMEOUT, SCORE_ERROR)
 
+# Canary rows (pipeline/canary.py) carry video ids in this reserved namespace; input manifests may not use it.
+CANARY_PREFIX = "vidscore-canary/"
+
 BASE_FIELDS = [
     pa.field("video_id", pa.string(), nullable=False),
     pa.field("uri", pa.string(), nullable=False),
@@ -41,6 +44,7 @@ METADATA_FIELDS = [
     # Display rotation applied (degrees counter-clockwise, from the display matrix): frames are scored upright.
     pa.field("rotation", pa.int32()),
     pa.field("codec", pa.string()),
+    # Backend and its version: `pyav 18.1.0 (FFmpeg 8.1.2)`, `pyav-sequential ...` or `decord 0.6.0`.
     pa.field("decoder", pa.string()),
     pa.field("decode_s", pa.float32()),
 ]
@@ -50,9 +54,10 @@ def provenance_fields(prefix: str) -> list[pa.Field]:
     """What produced a scorer's numbers, and how its attempt went. All null on rows of runs that did not run
     the scorer on the video: `<prefix>_checkpoint` set marks an attempt, and readers keep earlier values.
 
-    checkpoint, its revision or weights hash, and the frame spec decide reruns; device and dtype explain
-    differences (GPU bf16 and CPU fp32 differ by ~1e-2); status/error are this scorer's own outcome (`ok`,
-    `score_error`, or the decode failure that left it no frames); run_id is the run that computed it.
+    checkpoint, its revision or weights hash, and the frame spec decide reruns; device, dtype, attention kernel
+    and software (`vidscore 0.1.0, torch 2.5.1, transformers 5.2.0` in the scoring process) explain differences
+    (GPU bf16 and CPU fp32 differ by ~1e-2); status/error are this scorer's own outcome (`ok`, `score_error`, or
+    the decode failure that left it no frames); run_id is the run that computed it.
     """
     return [
         pa.field(f"{prefix}_checkpoint", pa.string()),
@@ -60,6 +65,8 @@ def provenance_fields(prefix: str) -> list[pa.Field]:
         pa.field(f"{prefix}_frames", pa.string()),
         pa.field(f"{prefix}_device", pa.string()),
         pa.field(f"{prefix}_dtype", pa.string()),
+        pa.field(f"{prefix}_attention", pa.string()),
+        pa.field(f"{prefix}_software", pa.string()),
         pa.field(f"{prefix}_status", pa.string()),
         pa.field(f"{prefix}_error", pa.string()),
         pa.field(f"{prefix}_run_id", pa.string()),

@@ -17,7 +17,7 @@ import numpy as np
 
 from vidscore.operators.frames import FrameSpec
 from vidscore.operators.scorers.plan import ScorerPlan, whole
-from vidscore.operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp, text
+from vidscore.operators.scorers.rows import canary, finish, float_columns, record_failure, scorable, stamp, text
 from vidscore.operators.scorers.runtime import (
     attention_implementation,
     check_hub,
@@ -211,7 +211,7 @@ class MJVideoScorer:
             except Exception as exc:  # noqa: BLE001 - a prompt the model cannot take fails its row only
                 record_failure(batch, i, cols.PREFIX, f"{type(exc).__name__}: {exc}"[:500])
         todo = list(encoded)
-        buckets = length_buckets([len(encoded[i][0]) for i in todo], max(1, len(todo)))
+        buckets = length_buckets([len(encoded[i][0]) for i in todo], max(1, len(todo)), canary(batch, todo))
         results, failures = run_isolated(
             lambda group: self.score([(np.asarray(frames[i]), encoded[i]) for i in group]),
             [[todo[j] for j in bucket] for bucket in buckets],

@@ -1,8 +1,25 @@
 """Row bookkeeping shared by scorers: which rows have frames, recording per-row failures."""
 
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
 import numpy as np
 
-from vidscore.schemas.scores import OK, SCORE_ERROR
+from vidscore.schemas.scores import CANARY_PREFIX, OK, SCORE_ERROR
+
+SOFTWARE = ("vidscore", "torch", "transformers")  # what computes a score, beside the weights and the frames
+
+
+@cache
+def software() -> str:
+    """`vidscore 0.1.0, torch 2.5.1, transformers 5.2.0`: the versions in this scoring process."""
+    parts = []
+    for package in SOFTWARE:
+        try:
+            parts.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package} -")
+    return ", ".join(parts)
 
 
 def todo_column(scorer: str) -> str:
@@ -16,6 +33,11 @@ def wanted(batch: dict[str, np.ndarray], scorer: str) -> np.ndarray:
     flags = batch.get(todo_column(scorer))
     rows = len(batch["video_id"])
     return np.ones(rows, dtype=bool) if flags is None else np.asarray(flags, dtype=bool)
+
+
+def canary(batch: dict[str, np.ndarray], rows: list[int]) -> list[bool]:
+    """Per listed row: whether it is a canary row (scored alone, see `runtime.length_buckets`)."""
+    return [str(batch["video_id"][i]).startswith(CANARY_PREFIX) for i in rows]
 
 
 def scorable(batch: dict[str, np.ndarray], column: str, scorer: str) -> list[int]:
@@ -54,13 +76,15 @@ def stamp(
     frames: str,
     device: str,
     dtype: str,
+    attention: str | None = None,
 ) -> None:
     """Provenance and the scorer's own status on the rows it ran on; the rest stay null, so the table keeps
     their earlier values. A row without frames carries the decode failure that left the scorer nothing."""
     todo = wanted(batch, scorer)
     status, error = _own(batch, f"{scorer}_status"), _own(batch, f"{scorer}_error")
     for name, value in (("checkpoint", checkpoint), ("revision", revision), ("frames", frames),
-                        ("device", device), ("dtype", dtype)):  # fmt: skip
+                        ("device", device), ("dtype", dtype), ("attention", attention),
+                        ("software", software())):  # fmt: skip
         batch[f"{scorer}_{name}"] = np.where(todo, np.array([value] * len(todo), dtype=object), None)
     for i in np.flatnonzero(todo):
         if status[i] is None:

@@ -21,15 +21,21 @@ def pick_device(device: str = "auto") -> tuple[str, "object"]:
     return device, (torch.bfloat16 if device.startswith("cuda") else torch.float32)
 
 
-def device_dtype(model: "object") -> tuple[str, str]:
-    """Where a model's weights sit, as provenance strings: (`cuda:0 (NVIDIA H100 80GB HBM3)` or `cpu`, `bfloat16`)."""
+def device_dtype(model: "object") -> tuple[str, str, str | None]:
+    """Where a model's weights sit and how it attends, as provenance strings: (`cuda:0 (NVIDIA H100 80GB HBM3)`
+    or `cpu`, `bfloat16`, `flash_attention_2` / `sdpa` / `eager`, joined with `+` when submodels differ)."""
     import torch
 
     weight = next(model.parameters())
     device = str(weight.device)
     if weight.device.type == "cuda":
         device = f"{device} ({torch.cuda.get_device_name(weight.device)})"
-    return device, str(weight.dtype).removeprefix("torch.")
+    kernels = []
+    for module in model.modules():
+        kernel = getattr(getattr(module, "config", None), "_attn_implementation", None)
+        if kernel and kernel not in kernels:
+            kernels.append(kernel)
+    return device, str(weight.dtype).removeprefix("torch."), "+".join(kernels) or None
 
 
 def attention_implementation(device: str) -> str:
@@ -39,10 +45,13 @@ def attention_implementation(device: str) -> str:
     return "sdpa"
 
 
-def length_buckets(lengths: Sequence[int], max_batch: int) -> list[list[int]]:
-    """Item indices grouped by similar length, at most `max_batch` each, so padding waste stays small."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[i : i + max_batch] for i in range(0, len(order), max_batch)]
+def length_buckets(lengths: Sequence[int], max_batch: int, alone: Sequence[bool] = ()) -> list[list[int]]:
+    """Item indices grouped by similar length, at most `max_batch` each, so padding waste stays small. Items
+    flagged `alone` (canary rows) get a group each: their scores then never depend on which other videos
+    shared their batch, so a canary reruns bit for bit in the same environment, bf16 GPU kernels included."""
+    single = [i for i in range(len(lengths)) if i < len(alone) and alone[i]]
+    order = sorted((i for i in range(len(lengths)) if not (i < len(alone) and alone[i])), key=lambda i: lengths[i])
+    return [[i] for i in single] + [order[i : i + max_batch] for i in range(0, len(order), max_batch)]
 
 
 def stage_frames(videos: Sequence[np.ndarray], device: str) -> "torch.Tensor":  # noqa: F821 - lazy torch

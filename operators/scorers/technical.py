@@ -80,5 +80,5 @@ class TechnicalScorer:
             static[i] = bool(values[1] < self.static_threshold)
         batch.update(out)
         batch[f"{cols.PREFIX}_static"] = static
-        stamp(batch, cols.PREFIX, "builtin", self.revision, SPEC.key, "cpu", "float32")
+        stamp(batch, cols.PREFIX, "builtin", self.revision, SPEC.key, "cpu", "float32", "none")
         return finish(batch, SPEC.column, drop_frames)

@@ -30,7 +30,7 @@ import numpy as np
 from vidscore.operators.frames import FrameSpec
 from vidscore.operators.scorers.plan import ScorerPlan, whole
 from vidscore.operators.scorers.qwen2vl_frames import FpsFrames, SmartResize
-from vidscore.operators.scorers.rows import finish, float_columns, record_failure, scorable, stamp
+from vidscore.operators.scorers.rows import canary, finish, float_columns, record_failure, scorable, stamp
 from vidscore.operators.scorers.runtime import (
     attention_implementation,
     check_hub,
@@ -349,7 +349,7 @@ class VideoRewardScorer:
         lengths = [v.shape[0] * v.shape[1] * v.shape[2] for v in videos]
         results, failures = run_isolated(
             lambda group: self.score([prompts[j] for j in group], [videos[j] for j in group]),
-            length_buckets(lengths, self.batch_size),
+            length_buckets(lengths, self.batch_size, canary(batch, items)),
         )
         for j, raw in results.items():
             values = self.calibrated(np.asarray(raw)[None])[0]

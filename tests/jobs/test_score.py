@@ -112,7 +112,7 @@ def test_folder_of_mixed_videos(ray_cluster: str, tmp_path: Path) -> None:
         "tall",
     )
     assert {rows[k]["codec"] for k in ("vp9.webm", "hevc.mkv", "mpeg4.avi")} == {"vp9", "hevc", "mpeg4"}
-    assert rows["tiny.mp4"]["decoder"] == "pyav" and rows["tiny.mp4"]["technical_sharpness"] is not None
+    assert rows["tiny.mp4"]["decoder"].split()[0] == "pyav" and rows["tiny.mp4"]["technical_sharpness"] is not None
     assert {r["generator"] for r in rows.values()} == {"gen_a", "gen_b"}
 
 

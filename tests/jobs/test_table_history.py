@@ -68,6 +68,7 @@ def test_scorer_sets_prompts_and_metadata_over_runs(corpus: Path, ray_cluster: s
     assert prompted["technical_run_id"] == old[rows[0]["uri"]]["technical_run_id"]  # not recomputed
     assert prompted["videoscore_run_id"] == s["run_id"] != old[rows[0]["uri"]]["videoscore_run_id"]
     assert prompted["videoscore_device"] == "cpu" and prompted["videoscore_dtype"] == "float32"
+    assert prompted["videoscore_attention"] == "sdpa" and prompted["videoscore_software"].startswith("vidscore ")
 
 
 def test_a_second_run_on_a_held_table_refuses_before_work(corpus: Path, tmp_path: Path, capsys) -> None:

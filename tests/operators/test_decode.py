@@ -64,14 +64,14 @@ def test_metadata(videos: dict[str, Path]) -> None:
     row = decode_one(videos["h264_mp4"], [RAW])
     assert (row["num_frames"], row["width"], row["height"], row["codec"]) == (45, 160, 120, "h264")
     assert row["fps"] == pytest.approx(15.0) and row["duration_s"] == pytest.approx(3.0, abs=0.1)
-    assert row["size_bytes"] == videos["h264_mp4"].stat().st_size and row["decoder"] == "pyav"
+    assert row["size_bytes"] == videos["h264_mp4"].stat().st_size and row["decoder"].split()[0] == "pyav"
     assert decode_one(videos["vp9_webm"], [RAW])["codec"] == "vp9"
 
 
 def test_tiny_frames_decode(videos: dict[str, Path]) -> None:
     # decord 0.6.0 cannot convert 16x16 frames; PyAV can, and a forced decord run reports the failure.
     row = decode_one(videos["tiny_mp4"], [VIDEOSCORE])
-    assert row["status"] == "ok" and row["decoder"] == "pyav"
+    assert row["status"] == "ok" and row["decoder"].split()[0] == "pyav"
     assert row[VIDEOSCORE.column].shape == (16, 378, 378, 3)
     assert decode_one(videos["tiny_mp4"], [VIDEOSCORE], backend="decord")["status"] == "decode_error"
 
@@ -84,14 +84,14 @@ def test_falls_back_to_decord_when_pyav_cannot(videos: dict[str, Path], monkeypa
 
     monkeypatch.setattr(decode, "_pyav_frames", broken)
     row = decode_one(videos["h264_mp4"], [RAW], timeout_s=None)  # in-process, where the patch applies
-    assert row["status"] == "ok" and row["decoder"] == "decord"
+    assert row["status"] == "ok" and row["decoder"].split()[0] == "decord"
     np.testing.assert_array_equal(row[RAW.column], reference_frames(videos["h264_mp4"], RAW))
 
 
 def test_backends_agree(videos: dict[str, Path]) -> None:
     a = decode_one(videos["h264_mp4"], [RAW, MJVIDEO], backend="decord")
     b = decode_one(videos["h264_mp4"], [RAW, MJVIDEO], backend="pyav")
-    assert (a["decoder"], b["decoder"]) == ("decord", "pyav")
+    assert (a["decoder"].split()[0], b["decoder"].split()[0]) == ("decord", "pyav")
     for spec in (RAW, MJVIDEO):
         np.testing.assert_array_equal(a[spec.column], b[spec.column])
 
@@ -200,3 +200,13 @@ def test_each_row_gets_only_the_specs_of_the_scorers_that_run_on_it(videos: dict
     assert np.array_equal(out[MJVIDEO.column][1], reference_frames(videos["h264_mp4"], MJVIDEO))
     # Nothing runs on c (a metadata-only row): it is not even fetched, so its missing file is no fetch_error.
     assert list(out["status"]) == ["ok", "ok", None] and out["content_key"][2] is None
+
+
+def test_the_decoder_column_names_the_backend_and_its_version(videos) -> None:
+    """What decoded a video is provenance a canary compares: the backend with its version (and FFmpeg's)."""
+    import av
+    import decord
+
+    pyav = decode_one(videos["h264_mp4"], [RAW], backend="pyav")["decoder"]
+    assert pyav.startswith(f"pyav {av.__version__}") and "FFmpeg" in pyav
+    assert decode_one(videos["h264_mp4"], [RAW], backend="decord")["decoder"] == f"decord {decord.__version__}"

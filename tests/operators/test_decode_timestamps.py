@@ -54,7 +54,7 @@ def test_duplicate_timestamps_give_the_reference_frames(tmp_path: Path, containe
     assert len(reference) == 30
     row = decode(path, backend)
     assert row["status"] == "ok", row["error"]
-    assert row["decoder"] == "pyav-sequential" and row["num_frames"] == 30
+    assert row["decoder"].split()[0] == "pyav-sequential" and row["num_frames"] == 30
     for spec in SPECS:
         want = np.stack([resize_frame(spec, reference[i]) for i in sample_indices(spec, 30)])
         assert np.array_equal(row[spec.column], want), spec.key
@@ -66,7 +66,7 @@ def test_duplicate_timestamps_give_the_reference_frames(tmp_path: Path, containe
 def test_distinct_timestamps_keep_the_sparse_path(tmp_path: Path) -> None:
     path = write(tmp_path / "clip.mkv", gradient_frames(30, 48, 64), "mjpeg")
     row = decode(path)
-    assert row["decoder"] == "pyav"
+    assert row["decoder"].split()[0] == "pyav"
     reference = every_frame(path)
     assert np.array_equal(row[SPECS[0].column], np.stack([reference[i] for i in sample_indices(SPECS[0], 30)]))
 

@@ -67,7 +67,7 @@ def test_schema_and_registry():
     )
     names = [f.name for f in cols.FIELDS]
     assert names[:6] == ["mjvideo_overall", *(f"mjvideo_{a}" for a in cols.ASPECTS)]
-    assert len(names) == len(set(names)) == 1 + 5 + 28 + 8
+    assert len(names) == len(set(names)) == 1 + 5 + 28 + 10  # scores, then 10 provenance columns
     assert SCORERS["mjvideo"] is MJVideoScorer
 
 

@@ -136,6 +136,8 @@ def test_columns_hold_calibrated_and_raw_rewards(scorer: VideoRewardScorer) -> N
     assert np.isnan(out["videoreward_vq"][1]) and np.isnan(out["videoreward_vq"][2])
     assert out["videoreward_status"][2] == "score_error" and "patches" in out["videoreward_error"][2]
     assert out["videoreward_frames"][0] == "fps2_4to768_smart28_100352to200704"
+    assert out["videoreward_attention"][0] == "sdpa" and out["videoreward_dtype"][0] == "float32"
+    assert f"torch {torch.__version__}" in out["videoreward_software"][0]
 
 
 def test_built_directly_the_scorer_takes_its_base_from_model_config(ckpt: Path, scorer: VideoRewardScorer) -> None:
