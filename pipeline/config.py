@@ -62,6 +62,40 @@ def parse_canary(value: Any) -> CanaryConfig:
     return CanaryConfig(clips, tuple(sorted((str(k), float(v)) for k, v in tolerance.items())))
 
 
+@dataclass(frozen=True)
+class DriftConfig:
+    """`drift:` in the run config (pipeline/drift.py): the family-wise false-alarm rate `alpha`, the smallest
+    shift worth a flag `min_effect` (|Cohen's d|), and the fewest ok videos per side `min_videos`; or off."""
+
+    enabled: bool = True
+    alpha: float = 0.01
+    min_effect: float = 0.2
+    min_videos: int = 20
+
+
+def parse_drift(value: Any) -> DriftConfig:
+    """The config's `drift` value: on (default), `off`, or a mapping of alpha, min_effect and min_videos."""
+    if isinstance(value, DriftConfig):
+        return value
+    if value is None or value is True or value == "on":
+        return DriftConfig()
+    if value is False or value == "off":
+        return DriftConfig(enabled=False)
+    if not isinstance(value, dict):
+        raise ConfigError(f"drift must be on, off or a mapping of alpha, min_effect, min_videos; got {value!r}")
+    unknown = sorted(set(value) - {"alpha", "min_effect", "min_videos"})
+    if unknown:
+        raise ConfigError(f"drift has unknown keys {unknown}; valid: alpha, min_effect, min_videos")
+    alpha = value.get("alpha", 0.01)
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise ConfigError(f"drift alpha must be a probability between 0 and 1, got {alpha!r}")
+    effect = value.get("min_effect", 0.2)
+    if isinstance(effect, bool) or not isinstance(effect, int | float) or not effect >= 0:
+        raise ConfigError(f"drift min_effect must be a number >= 0 (|Cohen's d|), got {effect!r}")
+    videos = positive_int("drift min_videos", value.get("min_videos", 20))
+    return DriftConfig(True, float(alpha), float(effect), videos)
+
+
 @dataclass
 class ScorerConfig:
     """One `-s NAME[=CHECKPOINT]` or YAML scorer entry; `options` go to the scorer's `plan()`.
@@ -112,6 +146,8 @@ class ScoreConfig:
             every part, or a mapping of `decode`, scorer names and `default` to fractions (`pipeline.budget`).
         canary: the canary set every run scores (`pipeline.canary`): `default` (vidscore's clips), `off`, a
             manifest or folder of clips, or {clips: ..., tolerance: number or {scorer: number, default: number}}.
+        drift: the drift test against the pinned or previous run (`pipeline.drift`): on (default), `off`, or
+            {alpha: 0.01, min_effect: 0.2, min_videos: 20}.
     """
 
     input: str
@@ -136,9 +172,11 @@ class ScoreConfig:
     lock_ttl_s: float = 300.0
     failure_budget: Any = None
     canary: Any = "default"
+    drift: Any = None
 
     def __post_init__(self) -> None:
         self.canary = parse_canary(self.canary)
+        self.drift = parse_drift(self.drift)
         names = {s.name for s in self.scorers} if isinstance(self.scorers, list) else set()
         stray = sorted({k for k, _ in self.canary.tolerance} - names - {"default"})
         if stray:

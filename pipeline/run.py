@@ -15,7 +15,7 @@ from vidscore.operators.read import iter_input
 from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.operators.storage import s3_endpoint
 from vidscore.operators.urls import redact, redact_text
-from vidscore.pipeline import canary
+from vidscore.pipeline import canary, drift
 from vidscore.pipeline.budget import EXIT_OVER_BUDGET, assess, breaches, budgets
 from vidscore.pipeline.build import LIGHT_TASK_CPUS, build, describe, place
 from vidscore.pipeline.cluster import address_of, check_address, connect, describe_cluster
@@ -114,6 +114,17 @@ def committed_files(output: str, run_id: str, endpoint_url: str | None) -> list[
 
 def _first(errors: list[str], status: str) -> str | None:
     return next((e for e in errors if f": {status}: " in e), None)
+
+
+def _drift(cfg: ScoreConfig, plans: list[ScorerPlan], run_id: str) -> dict[str, Any]:
+    """This run against the pinned or previous runs (pipeline/drift.py); information, never a failure."""
+    try:
+        pinned = canary.baseline(cfg.output, cfg.endpoint_url)
+        rows = drift.scored(cfg.output, plans, cfg.endpoint_url)
+        return drift.drift(rows, plans, run_id, pinned["run_id"] if pinned else None, cfg.drift)
+    except Exception as exc:  # noqa: BLE001 - the scores are written; a drift check that breaks only says so
+        log.warning("drift: not checked (%s)", reason(exc))
+        return {"error": reason(exc)}
 
 
 def _canary_step(step: Any) -> Any:
@@ -273,6 +284,8 @@ def _run(
             )
         )
         summary["over_budget"] += summary["canary"].get("alerts", [])
+    if cfg.drift.enabled and files:
+        summary["drift"] = _drift(cfg, plans, run_id)
     summary["exit_code"] = EXIT_FAILED if failure else EXIT_OVER_BUDGET if summary["over_budget"] else 0
     summary["failed"] = failure
     for status, count in sorted(summary["status"].items()):
@@ -284,6 +297,8 @@ def _run(
         log.error("over the failure budget: %s", line)
     for line in (summary.get("canary") or {}).get("notices", []):
         log.info("%s", line)
+    for line in (summary.get("drift") or {}).get("alerts", []):
+        log.warning("%s", line)
     log.info("done: %d rows written, exit code %d", summary["rows"], summary["exit_code"])
     try:
         summary["summary_path"] = write_json(

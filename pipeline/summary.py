@@ -117,6 +117,19 @@ def canary_lines(block: dict[str, Any] | None) -> list[str]:
     return lines + [f"  {n}" for n in block.get("notices", [])]
 
 
+def drift_lines(block: dict[str, Any] | None) -> list[str]:
+    """The drift test's outcome: how many tests, how many flagged, and each flag."""
+    if not block:
+        return []
+    if block.get("error"):
+        return [f"drift: not checked ({block['error']})"]
+    untested = sum(1 for r in block["results"] if not r["tested"])
+    head = f"drift: {block['tested']} tested ({block['test']}, alpha {block['alpha']:g}), {block['flagged']} flagged"
+    return [head + (f", {untested} not tested (no earlier run or too few videos)" if untested else "")] + [
+        f"  {a}" for a in block["alerts"]
+    ]
+
+
 def render(summary: dict[str, Any]) -> str:
     """A readable text version for the terminal."""
     lines = [
@@ -136,7 +149,7 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"RUN FAILED part-way: {summary['failed']} (rows committed before it stand; run again)")
     for line in summary.get("over_budget", []):
         lines.append(f"OVER FAILURE BUDGET: {line}")
-    lines += canary_lines(summary.get("canary"))
+    lines += canary_lines(summary.get("canary")) + drift_lines(summary.get("drift"))
     if summary.get("pool_busy"):
         lines.append("pool busy: " + ", ".join(f"{k} {v:.0%}" for k, v in summary["pool_busy"].items()))
     if summary.get("actor_restarts"):

@@ -235,7 +235,7 @@ def read_latest(
     need = {"video_id", "run_id"}.union(*(g.needs() for g in groups.values()))
     order = {path: i for i, path in enumerate(sorted(schemas))}  # the tie-break after the run id
     for batch in _run_batches(list(schemas)):
-        frame = _read(batch, schemas, need, types, order, endpoint_url)
+        frame = read_projected(batch, schemas, need, types, order, endpoint_url)
         for group in groups.values():
             group.add(frame)
     out = groups["manifest"].result(types)
@@ -258,7 +258,7 @@ def latest(location: str, columns: list[str] | None = None, endpoint_url: str | 
     return read_latest(location, columns, endpoint_url).lazy()
 
 
-def _read(
+def read_projected(
     batch: list[str],
     schemas: dict[str, pl.Schema],
     need: set[str],

@@ -33,4 +33,5 @@ OVERALL = f"{PREFIX}_overall"
 ASPECT_COLUMNS = tuple(f"{PREFIX}_{a}" for a in ASPECTS)
 CRITERION_COLUMNS = tuple(f"{PREFIX}_c_{c}" for c in CRITERIA)
 SCORE_COLUMNS = (OVERALL, *ASPECT_COLUMNS, *CRITERION_COLUMNS)
+HEADLINE = (OVERALL, *ASPECT_COLUMNS)  # what summaries lead with and drift tests; the criteria stay below
 FIELDS = [pa.field(name, pa.float32()) for name in SCORE_COLUMNS] + provenance_fields(PREFIX)

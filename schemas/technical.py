@@ -6,6 +6,7 @@ from vidscore.schemas.scores import provenance_fields
 
 PREFIX = "technical"
 MEASURES = ("sharpness", "motion", "brightness", "contrast")
+HEADLINE = tuple(f"{PREFIX}_{m}" for m in MEASURES)  # what summaries lead with and drift tests
 FIELDS = (
     [pa.field(f"{PREFIX}_{m}", pa.float32()) for m in MEASURES]
     + [pa.field(f"{PREFIX}_static", pa.bool_())]

@@ -14,6 +14,7 @@ from vidscore.schemas.scores import provenance_fields
 PREFIX = "videoreward"
 ASPECTS = ("vq", "mq", "ta")  # visual quality, motion quality, text alignment: the reward tokens' order
 SCORES = (*ASPECTS, "overall")
+HEADLINE = tuple(f"{PREFIX}_{a}" for a in ("overall", *ASPECTS))  # summaries lead with these, drift tests them
 FIELDS = (
     [pa.field(f"{PREFIX}_{a}", pa.float32()) for a in SCORES]
     + [pa.field(f"{PREFIX}_{a}_raw", pa.float32()) for a in SCORES]

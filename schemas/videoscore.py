@@ -14,3 +14,5 @@ ASPECTS = (
     "factual_consistency",
 )
 FIELDS = [pa.field(f"{PREFIX}_{a}", pa.float32()) for a in ASPECTS] + provenance_fields(PREFIX)
+# What summaries lead with and drift tests: VideoScore has no overall output, so its five aspects.
+HEADLINE = tuple(f"{PREFIX}_{a}" for a in ASPECTS)

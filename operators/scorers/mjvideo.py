@@ -149,6 +149,7 @@ class MJVideoScorer:
             revision=_weights_revision(Path(checkpoint).expanduser() / WEIGHTS)
             if is_local(checkpoint)
             else pinned_commit(options.get("revision")),
+            headline=cols.HEADLINE,
         )
 
     def encode(self, caption: str, num_frames: int) -> tuple[list[int], int, int]:

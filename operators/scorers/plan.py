@@ -26,6 +26,8 @@ class ScorerPlan:
         revision: the `<name>_revision` it will write, when knowable before loading (a local weights
             hash, a pinned hub commit); None otherwise. Reruns compare both to decide what to rescore.
         reads_prompt: whether its score depends on the text prompt; a changed prompt then rescores it.
+        headline: its main score columns, overall first (`schemas/<name>.HEADLINE`): what the run summary and
+            the report lead with and what drift tests.
     """
 
     name: str
@@ -38,6 +40,12 @@ class ScorerPlan:
     checkpoint: str = "builtin"
     revision: str | None = None
     reads_prompt: bool = False
+    headline: tuple[str, ...] = ()
+
+    @property
+    def headline_columns(self) -> tuple[str, ...]:
+        """The columns summaries lead with and drift tests, overall first (`headline`, else every float field)."""
+        return self.headline or tuple(f.name for f in self.fields if pa.types.is_floating(f.type))
 
 
 class Scorer(Protocol):

@@ -66,6 +66,7 @@ class TechnicalScorer:
             batch_size=whole(options, "batch_size", 16),
             checkpoint="builtin",
             revision=cls(**kwargs).revision,
+            headline=cols.HEADLINE,
         )
 
     def __call__(self, batch: dict[str, np.ndarray], drop_frames: bool = False) -> dict[str, np.ndarray]:

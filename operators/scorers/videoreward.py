@@ -161,6 +161,7 @@ class VideoRewardScorer:
             checkpoint=checkpoint,
             revision=revision,
             reads_prompt=True,
+            headline=cols.HEADLINE,
         )
 
     def __init__(

@@ -190,6 +190,7 @@ class VideoScoreScorer:
             checkpoint=checkpoint,
             revision=weights_hash(_weight_files(path)) if looks_local else pinned_commit(options.get("revision")),
             reads_prompt=True,
+            headline=cols.HEADLINE,
         )
 
     def __init__(

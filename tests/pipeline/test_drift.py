@@ -1,0 +1,87 @@
+"""The drift test on known distributions: a shifted generator is flagged and named, resampled ones are not, the
+reference is the pinned run when it scored the generator, small groups are not tested, Holm's correction holds."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+
+from vidscore.pipeline.config import ConfigError, parse_drift
+from vidscore.pipeline.drift import cohens_d, drift, holm
+
+PLAN = SimpleNamespace(name="vs", headline_columns=("vs_overall",))
+R1, R2, R3 = "20261101T000000000000-aaaaaa", "20261102T000000000000-bbbbbb", "20261103T000000000000-cccccc"
+
+
+def rows(run: str, generator: str, values: np.ndarray, status: str = "ok") -> pl.DataFrame:
+    n = len(values)
+    return pl.DataFrame(
+        {"generator": [generator] * n, "vs_run_id": [run] * n, "vs_status": [status] * n, "vs_overall": values}
+    )
+
+
+def test_a_shifted_generator_is_flagged_and_resampled_ones_are_not() -> None:
+    rng = np.random.default_rng(0)
+    frames = []
+    for g in range(60):  # 60 unchanged generators: fresh videos from the same distribution each night
+        frames += [rows(R1, f"same-{g:02d}", rng.normal(3, 0.5, 60)), rows(R2, f"same-{g:02d}", rng.normal(3, 0.5, 60))]
+    frames += [rows(R1, "worse", rng.normal(3, 0.5, 60)), rows(R2, "worse", rng.normal(2.6, 0.5, 60))]
+    block = drift(pl.concat(frames), [PLAN], R2, None, parse_drift(None))
+    assert block["tested"] == 61 and block["flagged"] == 1
+    (alert,) = block["alerts"]
+    assert alert.startswith("drift: worse vs_overall fell by 0.") and f"vs run {R1}" in alert
+    worse = next(r for r in block["results"] if r["generator"] == "worse")
+    assert worse["flagged"] and worse["effect"] < -0.2 and worse["p_holm"] < 0.01 and worse["reference_run"] == R1
+    # Uncorrected, some of the 60 resampled generators would pass p < 0.05: the correction is what keeps them quiet.
+    assert sum(r["p"] < 0.05 for r in block["results"] if r["generator"] != "worse") >= 1
+
+
+def test_a_significant_but_tiny_shift_is_not_flagged() -> None:
+    rng = np.random.default_rng(1)
+    big = pl.concat([rows(R1, "g", rng.normal(3, 0.5, 20000)), rows(R2, "g", rng.normal(3.04, 0.5, 20000))])
+    (result,) = drift(big, [PLAN], R2, None, parse_drift(None))["results"]
+    assert result["p_holm"] < 0.01 and abs(result["effect"]) < 0.2 and not result["flagged"]
+
+
+def test_the_reference_is_the_pinned_run_when_it_scored_the_generator() -> None:
+    rng = np.random.default_rng(2)
+    base = [rows(R1, "g", rng.normal(2, 0.5, 40)), rows(R2, "g", rng.normal(3, 0.5, 40))]
+    now = rows(R3, "g", rng.normal(3, 0.5, 40))
+    pinned = drift(pl.concat([*base, now]), [PLAN], R3, R1, parse_drift(None))
+    assert pinned["results"][0]["reference_run"] == R1 and pinned["flagged"] == 1 and pinned["pinned_run"] == R1
+    latest = drift(pl.concat([*base, now]), [PLAN], R3, None, parse_drift(None))
+    assert latest["results"][0]["reference_run"] == R2 and latest["flagged"] == 0
+    # a pinned run that never scored the generator: the latest earlier run that did
+    other = drift(pl.concat([*base, now, rows(R1, "h", rng.normal(0, 1, 40))]), [PLAN], R3, "nope", parse_drift(None))
+    assert other["results"][0]["reference_run"] == R2
+
+
+def test_small_groups_failed_rows_and_first_runs_are_not_tested() -> None:
+    rng = np.random.default_rng(3)
+    frame = pl.concat([
+        rows(R1, "small", rng.normal(3, 0.5, 10)), rows(R2, "small", rng.normal(1, 0.5, 10)),
+        rows(R1, "failed", rng.normal(3, 0.5, 30)), rows(R2, "failed", rng.normal(1, 0.5, 30), status="score_error"),
+        rows(R2, "new", rng.normal(1, 0.5, 30)),
+    ])  # fmt: skip
+    results = {r["generator"]: r for r in drift(frame, [PLAN], R2, None, parse_drift(None))["results"]}
+    assert not results["small"]["tested"] and "fewer than 20" in results["small"]["why"]
+    assert not results["failed"]["tested"] and results["failed"]["n"] == 0
+    assert not results["new"]["tested"] and "no earlier run" in results["new"]["why"]
+    loose = drift(frame, [PLAN], R2, None, parse_drift({"min_videos": 5}))
+    assert [r["generator"] for r in loose["results"] if r.get("flagged")] == ["small"]
+
+
+def test_holm_and_effect_size() -> None:
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1, never below an earlier rank
+    assert cohens_d(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == 0.0
+    assert cohens_d(np.array([2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(1.0)
+
+
+def test_drift_config() -> None:
+    assert not parse_drift("off").enabled and parse_drift(None).alpha == 0.01
+    assert parse_drift({"alpha": 0.05, "min_effect": 0.5, "min_videos": 30}).min_videos == 30
+    for bad, message in [({"alpha": 1.5}, "alpha must be"), ({"min_videos": 0}, "min_videos"), ({"x": 1}, "unknown")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_drift(bad)
