@@ -1,9 +1,10 @@
 """`vidscore evaluate SCORES --labels LABELS [--format F] -o OUT.json`: agreement with human labels.
 
 Formats and the metric each paper reports (all values x100; see jobs/metrics.py and jobs/labels.py):
-videofeedback (Spearman per aspect + mean), evalcrafter (Spearman on 3 aspects), pairwise (accuracy with the
-0.5 tie rule on the mean of the 5 VideoScore outputs), mjbench (MJ-BENCH-VIDEO fine-grained accuracy/F1 per
-criterion and aspect, overall preference strict / tie-aware). Without --format the layout is detected.
+videofeedback (Spearman per aspect + mean, with Pearson and Kendall beside it), evalcrafter (the same on 3
+aspects), pairwise (accuracy with the 0.5 tie rule on the mean of the 5 VideoScore outputs; --pairwise-columns
+and --tie-margin change the rule), mjbench (MJ-BENCH-VIDEO fine-grained accuracy/F1 per criterion and aspect,
+overall and per-aspect preference strict / tie-aware). Without --format the layout is detected.
 Labels may also be a Hugging Face `datasets` folder (save_to_disk output, local or s3://, or a local hub-style
 dataset folder); --split picks its split (default: test, else the only one).
 Exit codes: 0 done, 2 bad labels, columns or options.
@@ -37,6 +38,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="split of a `datasets` label folder (default: test, else the only split)")
     p.add_argument("--format", choices=L.FORMATS, help="label layout (default: detected from the keys)")
     p.add_argument("-o", "--output", help="write the metrics JSON here (default: print only)")
+    p.add_argument(
+        "--pairwise-columns", nargs="+", metavar="COL", help="pairwise format: the score columns whose mean ranks "
+        "the two videos (default: the five videoscore outputs, as the VideoScore paper)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tie-margin", type=float, default=M.TIE_MARGIN,
+        help="pairwise format: a human tie is matched when the two means differ by less than this (default 0.5)",
+    )  # fmt: skip
     p.add_argument("--limit", type=int, help="evaluate only the first N label rows (quick trials)")
     p.add_argument("--endpoint-url", help="S3-compatible endpoint URL (default: AWS_ENDPOINT_URL or AWS)")
     return p
@@ -75,8 +84,9 @@ def load_scores(location: str, needed: list[str], endpoint_url: str | None) -> S
     return Scores(lf.select("video_id", "uri", "status", *needed).collect(), needed)
 
 
-def aspect_spearman(rows: list[dict], args: argparse.Namespace, fmt: str) -> dict[str, Any]:
-    """VideoFeedback / EvalCrafter: Spearman x100 between each human aspect and the matching VideoScore output."""
+def aspect_correlations(rows: list[dict], args: argparse.Namespace, fmt: str) -> dict[str, Any]:
+    """VideoFeedback / EvalCrafter: Spearman (the papers' metric), Pearson and Kendall x100 between each human
+    aspect and the matching VideoScore output, each with its mean over aspects."""
     wanted = EVALCRAFTER if fmt == "evalcrafter" else videoscore.ASPECTS
     aspects = [a for a in wanted if a in rows[0]]
     if not aspects:
@@ -84,18 +94,24 @@ def aspect_spearman(rows: list[dict], args: argparse.Namespace, fmt: str) -> dic
     scores = load_scores(args.scores, [f"{videoscore.PREFIX}_{a}" for a in aspects], args.endpoint_url)
     idx = [scores.row(L.video_ref(r)) for r in rows]
     hits = [(r, i) for r, i in zip(rows, idx) if i is not None]
-    per = {}
-    for a in aspects:
-        human = np.array([np.nan if r.get(a) is None else float(r[a]) for r, _ in hits])
-        pred = np.array([scores.values[f"{videoscore.PREFIX}_{a}"][i] for _, i in hits])
-        per[a] = M.spearman(pred, human)
-    mean = M.mean_of([v["value"] for v in per.values()])
-    return {"matching": scores.report(len(rows), len(hits)), "metrics": {"spearman": per, "spearman_mean": mean}}
+    metrics: dict[str, Any] = {}
+    for kind, fn in M.CORRELATIONS.items():
+        per = {}
+        for a in aspects:
+            human = np.array([np.nan if r.get(a) is None else float(r[a]) for r, _ in hits])
+            pred = np.array([scores.values[f"{videoscore.PREFIX}_{a}"][i] for _, i in hits])
+            per[a] = fn(pred, human)
+        metrics[kind] = per
+        metrics[f"{kind}_mean"] = M.mean_of([v["value"] for v in per.values()])
+    return {"matching": scores.report(len(rows), len(hits)), "metrics": metrics}
 
 
 def pairwise(rows: list[dict], args: argparse.Namespace) -> dict[str, Any]:
-    """GenAI-Bench / VBench: pairwise accuracy on the mean of the five VideoScore outputs."""
-    cols = [f"{videoscore.PREFIX}_{a}" for a in videoscore.ASPECTS]
+    """GenAI-Bench / VBench: pairwise accuracy on the mean of the chosen score columns (default: the five
+    VideoScore outputs, as the paper), with the tie margin (default 0.5)."""
+    cols = args.pairwise_columns or [f"{videoscore.PREFIX}_{a}" for a in videoscore.ASPECTS]
+    if args.tie_margin < 0:
+        raise JobError(f"--tie-margin must be >= 0, got {args.tie_margin}")
     scores = load_scores(args.scores, cols, args.endpoint_url)
     mean = np.mean([scores.values[c] for c in cols], axis=0)
     s0, s1, prefs, bad = [], [], [], 0
@@ -110,7 +126,8 @@ def pairwise(rows: list[dict], args: argparse.Namespace) -> dict[str, Any]:
             prefs.append(pref)
     report = scores.report(len(rows), len(prefs))
     report["bad_preference"] = bad
-    return {"matching": report, "metrics": {"pairwise_accuracy": M.pairwise_accuracy(s0, s1, prefs)}}
+    metrics = {"pairwise_accuracy": M.pairwise_accuracy(s0, s1, prefs, args.tie_margin)}
+    return {"matching": report, "rule": {"columns": cols, "tie_margin": args.tie_margin}, "metrics": metrics}
 
 
 def _str(v: Any) -> str | None:
@@ -124,6 +141,7 @@ def mjbench(rows: list[dict], args: argparse.Namespace) -> dict[str, Any]:
     asp: dict[str, tuple[list, list]] = {a: ([], []) for a in mjvideo.ASPECTS}
     unknown: set[str] = set()
     wins, loses, matched = [], [], 0
+    prefer: dict[str, tuple[list, list]] = {a: ([], []) for a in mjvideo.ASPECTS}  # per-aspect winner, loser
     for r in rows:
         idx = [scores.row(_str(r.get(f"video_{k}_path"))) for k in (0, 1)]
         for k, i in enumerate(idx):
@@ -148,6 +166,16 @@ def mjbench(rows: list[dict], args: argparse.Namespace) -> dict[str, Any]:
         if w is not None and None not in idx:
             wins.append(scores.values[mjvideo.OVERALL][idx[w]])
             loses.append(scores.values[mjvideo.OVERALL][idx[1 - w]])
+        for name, pref in (r.get("category_preference") or {}).items():
+            key = MJ_ASPECTS.get(L.snake(name), L.snake(name))
+            if key not in asp:
+                unknown.add(name)
+                continue
+            w = L.winner(pref)
+            if w is not None and None not in idx:
+                column = scores.values[f"{mjvideo.PREFIX}_{key}"]
+                prefer[key][0].append(column[idx[w]])
+                prefer[key][1].append(column[idx[1 - w]])
     per_crit = {c: M.binary_agreement(np.array(s), np.array(lab)) for c, (s, lab) in crit.items()}
     per_asp = {a: M.binary_agreement(np.array(s), np.array(lab)) for a, (s, lab) in asp.items()}
     pooled = M.binary_agreement(*(np.concatenate([np.array(x[i], dtype=float) for x in crit.values()]) for i in (0, 1)))
@@ -162,6 +190,11 @@ def mjbench(rows: list[dict], args: argparse.Namespace) -> dict[str, Any]:
             "per_criterion": per_crit,
         },
         "overall_preference": M.preference_accuracy(np.array(wins), np.array(loses)),
+        # From `category_preference` where the file has it: the aspect's human winner against its aspect score.
+        "aspect_preference": {
+            a: M.preference_accuracy(np.array(w, dtype=float), np.array(lo, dtype=float))
+            for a, (w, lo) in prefer.items()
+        },
     }
     return {"matching": report, "metrics": metrics}
 
@@ -179,7 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     elif fmt == "pairwise":
         result = pairwise(rows, args)
     else:
-        result = aspect_spearman(rows, args, fmt)
+        result = aspect_correlations(rows, args, fmt)
     return {
         "job": "vidscore evaluate",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,12 +1,14 @@
 """Agreement metrics, exactly as the reward models' papers compute them; every value is a percentage (x100).
 
-- Spearman (VideoFeedback-test, EvalCrafter): scipy.stats.spearmanr (average ranks for ties) x 100.
+- Spearman (VideoFeedback-test, EvalCrafter): scipy.stats.spearmanr (average ranks for ties) x 100; Pearson
+  (scipy.stats.pearsonr) and Kendall tau-b (scipy.stats.kendalltau) beside it, on the same pairs.
 - Pairwise accuracy (GenAI-Bench, VBench; VideoScore benchmark): a preference for one side is matched when that
-  side scores strictly higher; a human tie is matched when the two scores differ by less than 0.5.
+  side scores strictly higher; a human tie is matched when the two scores differ by less than 0.5 (the
+  paper's margin on the mean of VideoScore's five outputs; `--tie-margin` and `--pairwise-columns` change it).
 - Fine-grained accuracy / F1 (MJ-BENCH-VIDEO): predicted good iff score > 0; labels 1 good, 2 bad, 0 unrelated
   (masked out); the positive class is good.
-- Preference accuracy (MJ-BENCH-VIDEO overall): pairs with a winner only; strict counts the winner scoring
-  strictly higher; tie-aware also counts 0.5 for exactly equal scores.
+- Preference accuracy (MJ-BENCH-VIDEO overall, and per aspect from `category_preference`): pairs with a winner
+  only; strict counts the winner scoring strictly higher; tie-aware also counts 0.5 for exactly equal scores.
 """
 
 from typing import Any
@@ -17,24 +19,45 @@ TIE = "tie"
 TIE_MARGIN = 0.5
 
 
-def spearman(scores: np.ndarray, human: np.ndarray) -> dict[str, Any]:
-    """Spearman rho x 100 over the pairs where both values are finite; None when undefined (n < 2 or constant)."""
-    from scipy.stats import spearmanr
+def _correlation(kind: str, scores: np.ndarray, human: np.ndarray) -> dict[str, Any]:
+    from scipy import stats
 
     s, h = np.asarray(scores, dtype=np.float64), np.asarray(human, dtype=np.float64)
     keep = np.isfinite(s) & np.isfinite(h)
     s, h = s[keep], h[keep]
     if len(s) < 2 or np.all(s == s[0]) or np.all(h == h[0]):
         return {"value": None, "n": int(len(s))}
-    return {"value": float(spearmanr(s, h).statistic * 100), "n": int(len(s))}
+    fn = {"spearman": stats.spearmanr, "pearson": stats.pearsonr, "kendall": stats.kendalltau}[kind]
+    return {"value": float(fn(s, h).statistic * 100), "n": int(len(s))}
 
 
-def pairwise_accuracy(score_0: np.ndarray, score_1: np.ndarray, preference: list) -> dict[str, Any]:
-    """Accuracy x 100 of predicting `preference` (0: video_0 better, 1: video_1 better, "tie") from two scores."""
+def spearman(scores: np.ndarray, human: np.ndarray) -> dict[str, Any]:
+    """Spearman rho x 100 over the pairs where both values are finite; None when undefined (n < 2 or constant)."""
+    return _correlation("spearman", scores, human)
+
+
+def pearson(scores: np.ndarray, human: np.ndarray) -> dict[str, Any]:
+    """Pearson r x 100 (linear agreement), on the same pairs as `spearman`."""
+    return _correlation("pearson", scores, human)
+
+
+def kendall(scores: np.ndarray, human: np.ndarray) -> dict[str, Any]:
+    """Kendall tau-b x 100 (pair concordance, ties corrected), on the same pairs as `spearman`."""
+    return _correlation("kendall", scores, human)
+
+
+CORRELATIONS = {"spearman": spearman, "pearson": pearson, "kendall": kendall}
+
+
+def pairwise_accuracy(
+    score_0: np.ndarray, score_1: np.ndarray, preference: list, tie_margin: float = TIE_MARGIN
+) -> dict[str, Any]:
+    """Accuracy x 100 of predicting `preference` (0: video_0 better, 1: video_1 better, "tie") from two scores;
+    a tie is matched when the scores differ by less than `tie_margin`."""
     s0, s1 = np.asarray(score_0, dtype=np.float64), np.asarray(score_1, dtype=np.float64)
     pref = np.asarray([str(p) for p in preference])
     diff = s0 - s1
-    matched = np.where(pref == "0", diff > 0, np.where(pref == "1", diff < 0, np.abs(diff) < TIE_MARGIN))
+    matched = np.where(pref == "0", diff > 0, np.where(pref == "1", diff < 0, np.abs(diff) < tie_margin))
     n = len(pref)
     out = {"value": float(matched.mean() * 100) if n else None, "n": int(n)}
     for name, mask in (("video_0_better", pref == "0"), ("video_1_better", pref == "1"), ("tie", pref == TIE)):

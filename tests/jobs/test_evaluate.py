@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import kendalltau, pearsonr, spearmanr
 
 from tests.jobs import scoretable as st
 from vidscore.jobs import cli, labels
@@ -88,6 +88,13 @@ def test_videofeedback_and_evalcrafter(tmp_path: Path) -> None:
     per = got["metrics"]["spearman"]
     assert [per[a]["value"] for a in videoscore.ASPECTS] == pytest.approx(expected)
     assert got["metrics"]["spearman_mean"] == pytest.approx(np.mean(expected))
+    # Pearson and Kendall (tau-b) beside Spearman, on the same matched pairs
+    for kind, fn in (("pearson", pearsonr), ("kendall", kendalltau)):
+        want = [fn(values[:, k], human[:, k]).statistic * 100 for k in range(5)]
+        # the table stores float32: Pearson sees values within 1e-7 of these (ranks are unchanged)
+        assert [got["metrics"][kind][a]["value"] for a in videoscore.ASPECTS] == pytest.approx(want, abs=1e-3)
+        assert got["metrics"][f"{kind}_mean"] == pytest.approx(np.mean(want), abs=1e-3)
+        assert all(got["metrics"][kind][a]["n"] == 12 for a in videoscore.ASPECTS)
     ec = evaluate(tmp_path, str(scores), "--labels", str(path), "--format", "evalcrafter")
     assert list(ec["metrics"]["spearman"]) == ["visual_quality", "temporal_consistency", "text_to_video_alignment"]
     assert ec["metrics"]["spearman_mean"] == pytest.approx(np.mean([expected[0], expected[1], expected[3]]))
@@ -108,6 +115,18 @@ def test_pairwise_csv(tmp_path: Path) -> None:
     assert got["format"] == "pairwise" and got["matching"]["bad_preference"] == 1
     assert got["metrics"]["pairwise_accuracy"]["value"] == pytest.approx(100 * np.mean(hits))
     assert got["metrics"]["pairwise_accuracy"]["n"] == 6
+    assert got["rule"] == {"columns": [f"videoscore_{a}" for a in videoscore.ASPECTS], "tie_margin": 0.5}
+    # The rule is configurable: one column, a tighter tie margin.
+    one = evaluate(tmp_path, str(scores), "--labels", str(tmp_path / "p.csv"), "--pairwise-columns",
+                   "videoscore_visual_quality", "--tie-margin", "0.15")  # fmt: skip
+    v = values[:, 0]
+    hits = [
+        (v[a] > v[b]) if p == "0" else (v[b] > v[a]) if p == "1" else abs(v[a] - v[b]) < 0.15
+        for (a, b), p in zip(pairs, prefs)
+    ]
+    assert one["metrics"]["pairwise_accuracy"]["value"] == pytest.approx(100 * np.mean(hits))
+    assert one["rule"] == {"columns": ["videoscore_visual_quality"], "tie_margin": 0.15}
+    assert main([str(scores), "--labels", str(tmp_path / "p.csv"), "--pairwise-columns", "nope_x"]) == 2
 
 
 def _mjbench_scores(tmp_path: Path, rows: list[dict]) -> Path:
@@ -162,6 +181,29 @@ def test_mjbench_real_labels(tmp_path: Path) -> None:
     overall = got["metrics"]["overall_preference"]
     assert overall["n"] == n and overall["strict"] == pytest.approx(100 * strict / n)
     assert overall["tie_aware"] == pytest.approx(100 * (strict + 0.5 * ties) / n)
+    # Per-aspect preference from `category_preference`: the aspect's winner against its aspect score (built above
+    # from the overall_score labels, every 7th flipped).
+    aspect_of = {"Alignment": "alignment", "Safety": "safety", "Fineness": "fineness",
+                 "Coherence & Consistency": "coherence_consistency", "Bias": "bias_fairness"}  # fmt: skip
+    position = {a: c for c, a in enumerate(ASPECT_KEYS.values())}
+    for name, aspect in aspect_of.items():
+        wins = loses = equal = 0
+        for p, r in enumerate(rows):
+            w = {"video 1 better": 0, "video 2 better": 1}.get(r["category_preference"][name].lower())
+            if w is None:
+                continue
+            value = [
+                [1.0, -1.0, 0.0][[1, 2, 0].index(list(r[f"video_{k}_overall_score"].values())[position[aspect]])]
+                * (-1.0 if (2 * p + k + position[aspect]) % 7 == 0 else 1.0)
+                for k in (0, 1)
+            ]
+            wins += value[w] > value[1 - w]
+            equal += value[w] == value[1 - w]
+            loses += 1
+        got_aspect = got["metrics"]["aspect_preference"][aspect]
+        assert got_aspect["n"] == loses and got_aspect["equal"] == equal
+        assert got_aspect["strict"] == (pytest.approx(100 * wins / loses) if loses else None)
+    assert got["matching"]["unknown_label_keys"] == []  # every category_preference key maps to an aspect
 
 
 def test_limit_errors_and_s3(tmp_path: Path, monkeypatch, capsys) -> None:
