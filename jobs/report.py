@@ -1,12 +1,16 @@
-"""`vidscore report SCORES -o DIR [--compare BASELINE]`: leaderboard, distributions and run-to-run change.
+"""`vidscore report SCORES -o DIR [--compare BASELINE]`: per-scorer leaderboards, run-vs-run change and alerts.
 
 Writes DIR/report.html (self-contained: tables + inline SVG), DIR/leaderboard.md and DIR/summary.json.
-Score columns are the float columns a scorer wrote (technical_*, videoscore_*, mjvideo_*; provenance excluded),
-so the report works for any mix of scorers. Means use `ok` rows; CIs are seeded percentile bootstraps.
+The page opens with a summary: the runs and checkpoints compared, what changed significantly, and the latest
+run's canary and drift alerts. Then one leaderboard per scorer, its overall score first, with its checkpoint and
+frame recipe (MJ-VIDEO's 28 criteria folded under their aspects), then the comparison with BASELINE, paired on
+the videos both tables scored. Score columns are the float columns a scorer wrote (provenance excluded); means
+use `ok` rows; CIs are seeded percentile bootstraps.
 Exit codes: 0 done, 2 bad input or options.
 """
 
 import argparse
+import importlib
 import json
 import sys
 from datetime import datetime, timezone
@@ -16,12 +20,16 @@ import numpy as np
 import polars as pl
 
 from vidscore.jobs import html, stats
-from vidscore.jobs.table import JobError, read_scores, score_columns, write_text
-from vidscore.operators.storage import join
+from vidscore.jobs.table import SCORER_PREFIXES, JobError, read_scores, score_columns, write_text
+from vidscore.operators.storage import filesystem, join
 from vidscore.operators.urls import redact
 from vidscore.schemas.scores import OK
 
 NO_GENERATOR = "(none)"
+PROVENANCE = ("checkpoint", "revision", "frames")
+# VideoScore has no overall output; its leaderboard leads with the mean of its five aspects (the paper's rule
+# for pairwise preference), computed here and marked as derived.
+DERIVED = {"videoscore_mean": ("videoscore", "mean of the five VideoScore outputs (derived, the paper's rule)")}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,10 +47,39 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def scorer_of(column: str) -> str:
+    return DERIVED[column][0] if column in DERIVED else column.split("_", 1)[0]
+
+
+def headline(scorer: str, columns: list[str]) -> list[str]:
+    """The scorer's lead columns present in `columns`, overall first (`schemas/<scorer>.HEADLINE`)."""
+    try:
+        order = list(importlib.import_module(f"vidscore.schemas.{scorer}").HEADLINE)
+    except (ImportError, AttributeError):
+        order = []
+    derived = [d for d, (s, _) in DERIVED.items() if s == scorer and d in columns]
+    lead = derived + [c for c in order if c in columns]
+    return lead or [c for c in columns if scorer_of(c) == scorer][:6]
+
+
+def groups(scorer: str, columns: list[str]) -> dict[str, list[str]]:
+    """MJ-VIDEO: each aspect's criteria columns, folded under the aspect on the page."""
+    if scorer != "mjvideo":
+        return {}
+    from vidscore.schemas import mjvideo
+
+    out = {}
+    for aspect, members in zip(mjvideo.ASPECT_COLUMNS, mjvideo.ASPECT_CRITERIA):
+        cols = [mjvideo.CRITERION_COLUMNS[i] for i in members if mjvideo.CRITERION_COLUMNS[i] in columns]
+        if cols:
+            out[aspect] = cols
+    return out
+
+
 def load(
     location: str, columns: list[str] | None, endpoint_url: str | None, limit: int | None
 ) -> tuple[pl.DataFrame, list[str]]:
-    """(frame with generator, status and score columns; the score columns), checked against --columns."""
+    """(frame with video_id, generator, status, run_id, score and provenance columns; the score columns)."""
     lf = read_scores(location, endpoint_url, limit)
     schema = lf.collect_schema()
     for needed in ("status", "generator"):
@@ -54,7 +91,16 @@ def load(
         if missing:
             raise JobError(f"--columns: {missing} not in {redact(location)}; score columns: {found}")
         found = columns
-    df = lf.select(pl.col("generator").fill_null(NO_GENERATOR), "status", *found).collect()
+    scorers = sorted({scorer_of(c) for c in found})
+    extra = [f"{s}_{k}" for s in scorers for k in PROVENANCE if f"{s}_{k}" in schema]
+    keep = [c for c in ("video_id", "run_id") if c in schema]
+    df = lf.select(*keep, pl.col("generator").fill_null(NO_GENERATOR), "status", *found, *extra).collect()
+    from vidscore.schemas import videoscore
+
+    aspects = [f"{videoscore.PREFIX}_{a}" for a in videoscore.ASPECTS]
+    if all(a in found for a in aspects) and not columns:
+        df = df.with_columns(pl.mean_horizontal(*aspects).alias("videoscore_mean"))
+        found = [*found, "videoscore_mean"]
     return df, found
 
 
@@ -73,20 +119,56 @@ def leaderboard(df: pl.DataFrame, columns: list[str], args: argparse.Namespace) 
         for c in columns:
             mean, lo, hi, count = stats.mean_ci(_values(df, g, c), args.resamples, args.seed)
             scores[c] = {"mean": mean, "ci_low": lo, "ci_high": hi, "n": count}
-        rows.append(
-            {
-                "generator": g,
-                "videos": n,
-                "ok": ok,
-                "failure_rate": (n - ok) / n,
-                "failures": failures,
-                "scores": scores,
-            }
-        )
+        row = {"generator": g, "videos": n, "ok": ok, "failure_rate": (n - ok) / n, "failures": failures}
+        rows.append({**row, "scores": scores})
     key = args.sort_by or (columns[0] if columns else None)
     if key:
         rows.sort(key=lambda r: (r["scores"][key]["mean"] is None, -(r["scores"][key]["mean"] or 0.0)))
     return rows
+
+
+def provenance(df: pl.DataFrame, scorer: str) -> dict[str, list[str]]:
+    """The checkpoints, revisions and frame recipes behind a scorer's values in the table (most rows first)."""
+    out = {}
+    for key in PROVENANCE:
+        column = f"{scorer}_{key}"
+        if column in df.columns:
+            counts = df[column].drop_nulls().value_counts(sort=True)
+            out[key] = [str(v) for v in counts[column].to_list()]
+        else:
+            out[key] = []
+    return out
+
+
+def scorer_blocks(df: pl.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """One entry per scorer: its columns (lead columns first), criteria groups and provenance."""
+    blocks = []
+    for scorer in [s for s in (*SCORER_PREFIXES, *sorted({scorer_of(c) for c in columns})) if s]:
+        if any(b["name"] == scorer for b in blocks):
+            continue
+        mine = [c for c in columns if scorer_of(c) == scorer]
+        if not mine:
+            continue
+        lead = headline(scorer, mine)
+        folded = groups(scorer, mine)
+        inner = {c for cols in folded.values() for c in cols}
+        rest = [c for c in mine if c not in lead and c not in inner]
+        blocks.append({"name": scorer, "headline": lead, "columns": lead + rest, "groups": folded,
+                       "provenance": provenance(df, scorer)})  # fmt: skip
+    return blocks
+
+
+def _paired(df: pl.DataFrame, base: pl.DataFrame, generator: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Values of the videos both tables scored ok for `generator`, in the same order."""
+    if "video_id" not in df.columns or "video_id" not in base.columns:
+        return np.empty(0), np.empty(0)
+
+    def side(frame: pl.DataFrame) -> pl.DataFrame:
+        ok = frame.filter((pl.col("generator") == generator) & (pl.col("status") == OK) & pl.col(column).is_not_null())
+        return ok.select("video_id", pl.col(column).cast(pl.Float64))
+
+    both = side(df).join(side(base), on="video_id", suffix="__base")
+    return both[column].to_numpy(), both[f"{column}__base"].to_numpy()
 
 
 def comparison(
@@ -96,8 +178,10 @@ def comparison(
     base_columns: list[str],
     order: list[str],
     args: argparse.Namespace,
+    blocks: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Per generator per column: mean(this) - mean(baseline) with a bootstrap CI of the difference."""
+    """Per generator per column: mean(this) - mean(baseline) with a bootstrap CI of the difference, paired over
+    the videos both scored when there are at least 2 of them; warnings where checkpoints or frames differ."""
     shared = [c for c in columns if c in base_columns]
     current, before = set(df["generator"].to_list()), set(base["generator"].to_list())
     gens = []
@@ -105,25 +189,83 @@ def comparison(
         scores = {}
         for c in shared:
             a, b = _values(df, g, c), _values(base, g, c)
-            delta, lo, hi = stats.diff_ci(a, b, args.resamples, args.seed)
+            pa_, pb = _paired(df, base, g, c)
+            paired = len(pa_) >= 2
+            if paired:
+                delta, lo, hi = stats.paired_diff_ci(pa_, pb, args.resamples, args.seed)
+            else:
+                delta, lo, hi = stats.diff_ci(a, b, args.resamples, args.seed)
             scores[c] = {
                 "delta": delta,
                 "ci_low": lo,
                 "ci_high": hi,
-                "mean": float(a.mean()) if len(a) else None,
-                "baseline_mean": float(b.mean()) if len(b) else None,
+                "paired": paired,
+                "pairs": len(pa_),
+                "mean": float(pa_.mean() if paired else a.mean()) if (paired or len(a)) else None,
+                "baseline_mean": float(pb.mean() if paired else b.mean()) if (paired or len(b)) else None,
                 "n": len(a),
                 "baseline_n": len(b),
             }
         gens.append({"generator": g, "scores": scores})
+    warnings = []
+    for block in blocks:
+        mine, theirs = block["provenance"], provenance(base, block["name"])
+        block["baseline_provenance"] = theirs
+        for key in ("checkpoint", "frames"):
+            if mine.get(key) and theirs.get(key) and set(mine[key]) != set(theirs[key]):
+                what = "checkpoints" if key == "checkpoint" else "frame recipes"
+                warnings.append(
+                    f"{block['name']}: the two tables used different {what} ({', '.join(mine[key])} vs "
+                    f"{', '.join(theirs[key])}); differences mix model and data changes"
+                )
     return {
         "baseline": redact(args.compare),
         "columns": shared,
         "generators": gens,
+        "warnings": warnings,
         "only_in_current": sorted(current - before),
         "only_in_baseline": sorted(before - current),
         "columns_only_in_baseline": [c for c in base_columns if c not in columns],
     }
+
+
+def significant(cmp: dict[str, Any] | None, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lead-column changes whose CI excludes 0, largest first."""
+    if not cmp:
+        return []
+    lead = {c for b in blocks for c in b["headline"]}
+    out = []
+    for g in cmp["generators"]:
+        for c, s in g["scores"].items():
+            if c in lead and s["delta"] is not None and (s["ci_low"] > 0 or s["ci_high"] < 0):
+                out.append({"generator": g["generator"], "column": c, **s})
+    return sorted(out, key=lambda r: -abs(r["delta"]))
+
+
+def latest_run(location: str, endpoint_url: str | None) -> dict[str, Any] | None:
+    """The table's latest run summary's alerts: canary (alerts, notices, reference) and drift (alerts)."""
+    from vidscore.pipeline.canary import summaries
+
+    try:
+        runs = summaries(location, endpoint_url)
+        fs, _ = filesystem(location, endpoint_url)
+        for run_id, path in reversed(runs):
+            with fs.open(path, "r") as f:
+                data = json.load(f)
+            if not data:
+                continue
+            canary, drift = data.get("canary") or {}, data.get("drift") or {}
+            return {
+                "run_id": run_id,
+                "canary_alerts": canary.get("alerts", []),
+                "canary_notices": canary.get("notices", []),
+                "canary_reference": canary.get("reference"),
+                "drift_alerts": drift.get("alerts", []),
+                "drift_tested": drift.get("tested"),
+            }
+    except (OSError, ValueError):
+        return None  # a partition folder or a table without summaries: nothing to show
+    return None
 
 
 def build(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,15 +280,16 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     base = None
     if args.compare:
         base, base_columns = load(args.compare, None, args.endpoint_url, args.limit)
+    real = [c for c in columns if c not in DERIVED]
     gens = leaderboard(df, columns, args)
+    blocks = scorer_blocks(df, columns)
     ok = df.filter(pl.col("status") == OK)
     distributions = {}
     for c in columns:
-        groups = {
-            g["generator"]: ok.filter(pl.col("generator") == g["generator"])[c].drop_nulls().to_numpy() for g in gens
-        }
-        edges, counts = stats.histogram(groups, args.bins)
+        data = {g["generator"]: _values(ok, g["generator"], c) for g in gens}
+        edges, counts = stats.histogram(data, args.bins)
         distributions[c] = {"edges": edges, "counts": counts}
+    runs = df["run_id"].drop_nulls().value_counts(sort=True).head(5).rows() if "run_id" in df.columns else []
     summary = {
         "job": "vidscore report",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -157,29 +300,49 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         "level": 0.95,
         "resamples": args.resamples,
         "seed": args.seed,
-        "score_columns": columns,
+        "score_columns": real,
+        "derived": {c: DERIVED[c][1] for c in columns if c in DERIVED},
+        "scorers": blocks,
+        "runs": [{"run_id": r, "videos": n} for r, n in runs],
+        "latest_run": latest_run(args.scores, args.endpoint_url),
         "generators": gens,
         "distributions": distributions,
         "comparison": None,
+        "changes": [],
     }
     if base is not None:
         order = [g["generator"] for g in gens]
-        summary["comparison"] = comparison(df, base, columns, base_columns, order, args)
+        summary["comparison"] = comparison(df, base, columns, base_columns, order, args, blocks)
+        summary["changes"] = significant(summary["comparison"], blocks)
     return summary
-
-
-def terminal(summary: dict) -> str:
-    """A compact leaderboard for the terminal: counts and headline means (criteria stay in the files)."""
-    columns = [c for c in summary["score_columns"] if "_c_" not in c]
-    lines = [f"{'generator':<16}{'videos':>7}{'ok':>5}{'fail':>7}  " + "  ".join(columns)]
-    for g in summary["generators"]:
-        means = "  ".join(f"{_fmt(g['scores'].get(c, {}).get('mean')):>{len(c)}}" for c in columns)
-        lines.append(f"{g['generator'][:15]:<16}{g['videos']:>7}{g['ok']:>5}{g['failure_rate']:>7.1%}  {means}")
-    return "\n".join(lines)
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def terminal(summary: dict, width: int = 120) -> str:
+    """One compact block per scorer, its lead columns only, every line within `width` characters."""
+    lines = []
+    gens = summary["generators"]
+    for block in summary["scorers"]:
+        cols = block["headline"]
+        room = (width - 16 - 14) // 10
+        shown, hidden = cols[:room], len(cols) - room
+        names = [c.removeprefix(block["name"] + "_")[:9] for c in shown]
+        ckpt = (block["provenance"].get("checkpoint") or ["?"])[0]
+        title = f"{block['name']} ({ckpt})"[: width - 1]
+        lines.append(title + (f"  +{hidden} more columns in the report" if hidden > 0 else "")[: width - len(title)])
+        lines.append(f"{'generator':<16}{'ok':>6}{'fail':>8}" + "".join(f"{n:>10}" for n in names))
+        lead = shown[0]
+        for g in sorted(gens, key=lambda g: -(g["scores"][lead]["mean"] or -np.inf)):
+            means = "".join(f"{_fmt(g['scores'][c]['mean']):>10}" for c in shown)
+            lines.append(f"{g['generator'][:15]:<16}{g['ok']:>6}{g['failure_rate']:>8.1%}{means}")
+        lines.append("")
+    run = summary.get("latest_run") or {}
+    for alert in [*run.get("canary_alerts", []), *run.get("drift_alerts", [])]:
+        lines.append(f"ALERT {alert}"[:width])
+    return "\n".join(line[:width] for line in lines).rstrip()
 
 
 def main(argv: list[str] | None = None) -> int:

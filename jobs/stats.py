@@ -1,6 +1,8 @@
 """Seeded bootstrap confidence intervals and shared-bin histograms for the report.
 
 Percentile bootstrap: resample with replacement, take the 2.5th and 97.5th percentiles of the resampled means.
+Run-vs-run differences are paired (per-video differences resampled) when both runs scored the same videos, and
+unpaired (each side resampled independently) otherwise.
 Resampling is done in blocks so memory stays bounded (about 4M indices at a time) on large generators.
 """
 
@@ -49,6 +51,22 @@ def diff_ci(
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(diffs, [tail, 100 - tail])
     return float(xa.mean() - xb.mean()), float(lo), float(hi)
+
+
+def paired_diff_ci(
+    a: np.ndarray, b: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float | None, float | None, float | None]:
+    """(mean(a - b), low, high) for paired values (the same videos scored by two runs): the per-video
+    differences resampled together, which removes the spread between videos from the interval."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = x - y
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return None, None, None
+    means = _resampled_means(d, resamples, np.random.default_rng(seed))
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(d.mean()), float(lo), float(hi)
 
 
 def histogram(groups: dict[str, np.ndarray], bins: int = 20) -> tuple[list[float], dict[str, list[int]]]:
