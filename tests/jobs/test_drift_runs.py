@@ -1,6 +1,6 @@
 """Drift in real runs: two nightly `vidscore score` runs into one table, where one generator's fresh clips come
 from the same distribution and another's got blurred and slow. The second run's summary flags only the latter,
-names the columns, and prints it."""
+names the columns and prints it, and the table's report shows it at the top."""
 
 import json
 from pathlib import Path
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vidscore.jobs.corpus import encode_video, render
+from vidscore.jobs.report import main as report_main
 from vidscore.jobs.score import main
 
 pytestmark = pytest.mark.slow
@@ -49,3 +50,10 @@ def test_the_second_night_flags_the_generator_that_got_worse_only(
     assert len(steady) == 4 and all(r["tested"] and not r["flagged"] for r in steady)
     printed = capsys.readouterr().out
     assert "drift: 8 tested" in printed and "drift: slipping technical_sharpness fell by" in printed
+
+    # The report of the table leads with the latest run's drift alerts.
+    assert report_main([str(out), "-o", str(tmp_path / "report"), "--resamples", "50"]) == 0
+    page = (tmp_path / "report" / "report.html").read_text()
+    alerts = page[page.index('<ul id="alerts">') : page.index("</ul>", page.index('<ul id="alerts">'))]
+    assert '<li class="alert">drift: slipping technical_sharpness fell by' in alerts and "steady" not in alerts
+    assert "ALERT drift: slipping" in capsys.readouterr().out
