@@ -43,7 +43,7 @@ def test_manifest_videos_and_table_on_s3_then_rerun(
     assert "status: decode_error=1, ok=9" in capsys.readouterr().out
     bucket, prefix = out[5:].split("/", 1)
     keys = s3.keys(bucket, prefix)
-    parts = [k for k in keys if k.endswith(".parquet")]
+    parts = [k for k in keys if k.endswith(".parquet") and "/_vidscore/" not in k]  # the canary's are apart
     assert parts and all("/run_date=" in k and "/part-" in k for k in parts)
     summaries = [k for k in keys if k.startswith(f"{prefix}/_vidscore/run-") and k.endswith(".json")]
     assert len(summaries) == 1 and not [k for k in keys if "/.probe-" in k or "/.staging-" in k]
@@ -54,7 +54,7 @@ def test_manifest_videos_and_table_on_s3_then_rerun(
     assert main(argv) == 0
     assert "10 input videos, 10 up to date in" in capsys.readouterr().out
     assert len(s3.read_table(out)) == 10
-    assert [k for k in s3.keys(bucket, prefix) if k.endswith(".parquet")] == parts
+    assert [k for k in s3.keys(bucket, prefix) if k.endswith(".parquet") and "/_vidscore/" not in k] == parts
 
 
 def test_prefix_of_videos_with_videofolder_metadata(s3: S3, s3_corpus: S3Corpus, ray_cluster: str) -> None:
@@ -86,7 +86,9 @@ def test_prefix_of_videos_with_videofolder_metadata(s3: S3, s3_corpus: S3Corpus,
         # Only the retried missing video is decoded, and it fails again: 100% of this run, so a budget of 1.
         assert main([f"s3://{bucket}/day1/", "-o", out, "--endpoint-url", proxy.url, "--failure-budget", "1"]) == 0
     videos = {path for _, path in proxy.requests if path.endswith(".mp4")}
-    assert videos == {f"/{bucket}/day1/frozen/never-uploaded.mp4"}
+    canary = {p for p in videos if p.startswith(f"/{bucket}/scores/_vidscore/canary/clips/")}
+    assert videos - canary == {f"/{bucket}/day1/frozen/never-uploaded.mp4"}
+    assert len(canary) == 4  # a run that scores anything scores the canary clips too
     assert len(s3.read_table(out)) == len(rows) + 2
 
 
