@@ -1,6 +1,7 @@
 """Run summary: rows by status, throughput, time per stage, per-generator means; printed and saved."""
 
 import math
+import textwrap
 from typing import Any
 
 import pyarrow as pa
@@ -156,21 +157,25 @@ def render(summary: dict[str, Any]) -> str:
         lines.append("worker restarts: " + ", ".join(f"{k} {v}" for k, v in summary["actor_restarts"].items()))
     if summary.get("stages"):
         stages = ", ".join(f"{k.replace('MapBatches', '')} {v:.1f}s" for k, v in summary["stages"].items())
-        lines.append(f"time per stage (summed over workers): {stages}")
-    gens = summary["generators"]
+        lines += textwrap.wrap(f"time per stage (summed over workers): {stages}", 120, subsequent_indent="  ")
+    return "\n".join(lines + means_table(summary["generators"]))
+
+
+def means_table(gens: dict[str, dict[str, Any]], width: int = 30, cell: int = 16, line: int = 120) -> list[str]:
+    """One block per scorer, metrics as rows and generators as columns, as many generators side by side as fit
+    in `line` characters (more generators: more blocks), so no line is wider than a terminal."""
     columns = [c for c in next(iter(gens.values()), {"means": {}})["means"] if "_c_" not in c]
     scorers = list(dict.fromkeys(c.split("_", 1)[0] for c in columns))
-    names = list(gens)
-    width = 30
-    for scorer in scorers:
-        # One block per scorer, metrics as rows: readable with many generators or many metrics.
-        lines.append(f"{scorer + ' (mean of ok rows)':<{width}}" + "".join(f"{n[:14]:>16}" for n in names))
-        for column in (c for c in columns if c.split("_", 1)[0] == scorer):
-            cells = [gens[n]["means"][column] for n in names]
-            text = "".join(f"{'-':>16}" if v is None or math.isnan(v) else f"{v:>16.4g}" for v in cells)
-            lines.append(f"  {column.split('_', 1)[1]:<{width - 2}}{text}")
-    if names:
-        lines.append(
-            f"{'ok / videos':<{width}}" + "".join(f"{gens[n]['ok']}/{gens[n]['videos']}".rjust(16) for n in names)
-        )
-    return "\n".join(lines)
+    names, per = list(gens), max(1, (line - width) // cell)
+    lines = []
+    for start in range(0, len(names), per):
+        shown = names[start : start + per]
+        for scorer in scorers:
+            lines.append(f"{scorer + ' (mean of ok rows)':<{width}}" + "".join(f"{n[:14]:>{cell}}" for n in shown))
+            for column in (c for c in columns if c.split("_", 1)[0] == scorer):
+                cells = [gens[n]["means"][column] for n in shown]
+                text = "".join(f"{'-':>{cell}}" if v is None or math.isnan(v) else f"{v:>{cell}.4g}" for v in cells)
+                lines.append(f"  {column.split('_', 1)[1][: width - 3]:<{width - 2}}{text}")
+        counts = "".join(f"{gens[n]['ok']}/{gens[n]['videos']}".rjust(cell) for n in shown)
+        lines.append(f"{'ok / videos':<{width}}" + counts)
+    return lines

@@ -48,3 +48,23 @@ def test_pool_busy_shares_name_the_bottleneck() -> None:
     assert pool_busy(stages, {"Decoder": 4}, wall_s=0.0) == {}
     s = summarize(table(), [], wall_s=10.0, gpus=1.0, pool_busy=busy)
     assert "pool busy: Decoder 90%, VideoScoreScorer 45%" in render(s)
+
+
+def test_the_printed_means_fit_120_columns_with_many_generators() -> None:
+    n = 13
+    rows = pa.table(
+        {
+            "video_id": [f"v{i}" for i in range(n)],
+            "generator": [f"generator-with-a-long-name-{i:02d}" for i in range(n)],
+            "status": ["ok"] * n,
+            "error": [None] * n,
+            "duration_s": pa.array([10.0] * n, pa.float32()),
+            "mjvideo_coherence_consistency": pa.array([float(i) for i in range(n)], pa.float32()),
+        }
+    )
+    text = render(summarize(rows, ["mjvideo_coherence_consistency"], wall_s=10.0, gpus=None))
+    assert max(len(line) for line in text.splitlines()) <= 120
+    # every generator's mean is printed once, in blocks of as many generators as fit
+    values = [line for line in text.splitlines() if line.startswith("  coherence_consistency")]
+    assert len(values) == 3 and sum(len(v.split()) - 1 for v in values) == n
+    assert sum(line.count("1/1") for line in text.splitlines() if line.startswith("ok / videos")) == n
