@@ -73,6 +73,18 @@ class Steps:
         self.last = now
 
 
+def loop(clips: list[dict], device: str, until: float | None, one) -> tuple[float, dict, dict]:
+    """(seconds, scores by uri, seconds per step) of `one(clip, steps) -> scores` over the clips, in order."""
+    scores = {}
+    sync(device)
+    start = time.perf_counter()
+    steps = Steps(device, "decode", "preprocess", "forward")
+    for clip in in_time(clips, until):
+        scores[clip["uri"]] = one(clip, steps)
+        steps.mark("forward")
+    return time.perf_counter() - start, scores, steps.seconds
+
+
 def videoscore(scorer, clips: list[dict], device: str, until: float | None = None) -> tuple[float, dict, dict]:
     """VideoScore (Idefics2): the `arange` rule, transformers' Idefics2 processor (PIL) with the byte-exact prompt,
     eager attention with the vision tower run 2 frames at a time, the regression head at the last token."""
@@ -85,11 +97,8 @@ def videoscore(scorer, clips: list[dict], device: str, until: float | None = Non
     scorer.model.vision_model = TwoFramesAtATime(scorer.model.vision_model)
     processor = AutoProcessor.from_pretrained(str(Path(scorer.checkpoint)))
     rule = FrameSpec.uniform(scorer.spec.sampler.num_frames, "arange")
-    scores = {}
-    sync(device)
-    start = time.perf_counter()
-    steps = Steps(device, "decode", "preprocess", "forward")
-    for clip in in_time(clips, until):
+
+    def one(clip: dict, steps: Steps) -> np.ndarray:
         decoded, _ = decode_all(clip["uri"])
         images = [Image.fromarray(decoded[i]) for i in sample_indices(rule, len(decoded))]
         steps.mark("decode")
@@ -99,9 +108,9 @@ def videoscore(scorer, clips: list[dict], device: str, until: float | None = Non
         steps.mark("preprocess")
         with torch.no_grad():
             hidden = scorer.model(**inputs, use_cache=False).last_hidden_state
-            scores[clip["uri"]] = scorer.head(hidden[:, -1]).float().cpu().numpy()[0]
-        steps.mark("forward")
-    return time.perf_counter() - start, scores, steps.seconds
+            return scorer.head(hidden[:, -1]).float().cpu().numpy()[0]
+
+    return loop(clips, device, until, one)
 
 
 def mjvideo(scorer, clips: list[dict], device: str, until: float | None = None) -> tuple[float, dict, dict]:
@@ -117,11 +126,8 @@ def mjvideo(scorer, clips: list[dict], device: str, until: float | None = None) 
     lm_head = torch.randn(llm["vocab_size"], llm["hidden_size"], device=device, dtype=scorer.dtype) * 0.02
     side = scorer.spec.resizer.size_args[0]
     mean, std = np.array(IMAGENET_MEAN, np.float32), np.array(IMAGENET_STD, np.float32)
-    scores = {}
-    sync(device)
-    start = time.perf_counter()
-    steps = Steps(device, "decode", "preprocess", "forward")
-    for clip in in_time(clips, until):
+
+    def one(clip: dict, steps: Steps) -> np.ndarray:
         frames, _ = decode_all(clip["uri"])
         frames = [frames[i] for i in sample_indices(scorer.spec, len(frames))]
         steps.mark("decode")
@@ -135,9 +141,9 @@ def mjvideo(scorer, clips: list[dict], device: str, until: float | None = None) 
             _ = hidden.float() @ lm_head.float().T
             rewards, aspects, overall = scorer.head(hidden[:, last], hidden[:, gate])
             out = torch.cat([overall[:, None].float(), aspects.float(), rewards.float()], dim=-1)
-        scores[clip["uri"]] = out.cpu().numpy()[0]
-        steps.mark("forward")
-    return time.perf_counter() - start, scores, steps.seconds
+        return out.cpu().numpy()[0]
+
+    return loop(clips, device, until, one)
 
 
 def qwen2vl_patches(frames: np.ndarray, scorer) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -159,11 +165,7 @@ def videoreward(scorer, clips: list[dict], device: str, until: float | None = No
     at the three reward tokens; calibrated, overall, then raw, as the table's columns."""
     import torch.nn.functional as F  # noqa: N812
 
-    scores = {}
-    sync(device)
-    start = time.perf_counter()
-    steps = Steps(device, "decode", "preprocess", "forward")
-    for clip in in_time(clips, until):
+    def one(clip: dict, steps: Steps) -> np.ndarray:
         frames, fps = decode_all(clip["uri"])
         video = np.stack([frames[i] for i in sample_indices(scorer.spec, VideoInfo(len(frames), fps))])
         steps.mark("decode")
@@ -175,9 +177,9 @@ def videoreward(scorer, clips: list[dict], device: str, until: float | None = No
         steps.mark("preprocess")
         raw = scorer.forward([torch.from_numpy(flat).to(device)], [grid], [ids])[0]
         calibrated = scorer.calibrated(raw[None])[0]
-        scores[clip["uri"]] = np.array([*calibrated, calibrated.sum(), *raw, raw.sum()], dtype=np.float64)
-        steps.mark("forward")
-    return time.perf_counter() - start, scores, steps.seconds
+        return np.array([*calibrated, calibrated.sum(), *raw, raw.sum()], dtype=np.float64)
+
+    return loop(clips, device, until, one)
 
 
 LOOPS = {"videoscore": videoscore, "mjvideo": mjvideo, "videoreward": videoreward}
