@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from tests.operators.scorers.canary_alone import check_canary_scored_alone
 from vidscore.jobs.tiny import mjvideo as tiny
 from vidscore.operators.frames import sample_indices
 from vidscore.operators.scorers import SCORERS
@@ -376,3 +377,8 @@ def test_captions_are_text_and_missing_prompts_are_empty(scorer):
     # A NaN prompt (how pandas and Ray hand a missing one) scores as the empty caption, not the text "nan".
     nan, empty = (scores(scorer(make_batch([clip(5)], [p], scorer.spec.column))) for p in (float("nan"), ""))
     assert np.array_equal(nan, empty)
+
+
+def test_a_canary_row_is_scored_alone(scorer) -> None:
+    batch = make_batch([clip(50 + i) for i in range(4)], ["a", "b", "c", "d"], scorer.spec.column)
+    check_canary_scored_alone(scorer, batch, scorer.spec.column, lambda args: [item[0] for item in args[0]])

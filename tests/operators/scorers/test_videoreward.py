@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.operators.scorers.canary_alone import check_canary_scored_alone
 from vidscore.jobs.tiny.videoreward import STATS, build
 from vidscore.operators.scorers.videoreward import (
     REWARD_TOKENS,
@@ -181,3 +182,17 @@ def test_the_published_checkpoint_plans_from_the_hub_cache() -> None:
     plan = VideoRewardScorer.plan("KwaiVGI/VideoReward")  # tests/conftest.py fills a hub-layout cache
     assert plan.frame_spec.key == "fps2_4to768_smart28_100352to200704" and plan.reads_prompt
     assert plan.init_kwargs["base"] == "Qwen/Qwen2-VL-2B-Instruct" and plan.gpu_memory_gb > 4
+
+
+def test_a_canary_row_is_scored_alone(scorer: VideoRewardScorer) -> None:
+    videos = [video(30 + i) for i in range(4)]
+    frames = np.empty(4, dtype=object)
+    frames[:] = videos
+    batch = {
+        "video_id": np.array([f"v{i}" for i in range(4)], dtype=object),
+        "prompt": np.array(["a"] * 4, object),
+        "status": np.array(["ok"] * 4, object),
+        "error": np.array([None] * 4, object),
+        scorer.spec.column: frames,
+    }
+    check_canary_scored_alone(scorer, batch, scorer.spec.column, lambda args: args[1])

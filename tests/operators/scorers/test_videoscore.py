@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.operators.scorers.canary_alone import check_canary_scored_alone
 from vidscore.jobs.tiny.videoscore import build
 from vidscore.operators.frames import FrameSpec, resize_frame, sample_indices, target_size
 from vidscore.operators.scorers.runtime import stage_frames
@@ -379,3 +380,9 @@ def test_special_token_strings_in_a_prompt_are_text(scorer: VideoScoreScorer) ->
     for token in specials:
         assert ids.count(tok.token_to_id(token)) == plain.count(tok.token_to_id(token)), token
     assert len(ids) > len(plain)  # the strings are there, as ordinary text pieces
+
+
+def test_a_canary_row_is_scored_alone(scorer: VideoScoreScorer) -> None:
+    videos = [np.random.default_rng(40 + i).integers(0, 256, (16, 48, 64, 3), dtype=np.uint8) for i in range(4)]
+    batch = _batch(scorer, videos, ["a", "b", "c", "d"])
+    check_canary_scored_alone(scorer, batch, scorer.spec.column, lambda args: args[1])
