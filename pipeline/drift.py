@@ -11,7 +11,8 @@ scores shifted is.
 
 The reference, per scorer and generator: the pinned baseline run (`vidscore canary pin`) when it scored that
 generator with that scorer, else the latest earlier run that did. Values come from the table's files (a run's
-own rows, not the latest view), so a compacted table compares with what its snapshot kept.
+own rows, not the latest view), so a compacted table compares with what its snapshot kept. Only this run's and
+the reference runs' files are read (`scored`).
 """
 
 from typing import Any
@@ -21,10 +22,11 @@ import polars as pl
 
 from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.pipeline.config import DriftConfig
-from vidscore.pipeline.table import column_types, file_schemas, read_projected
+from vidscore.pipeline.table import column_types, file_schemas, files_by_run, read_projected
 from vidscore.schemas.scores import OK
 
 TEST = "two-sample Kolmogorov-Smirnov, Holm-corrected"
+NO_GENERATOR = "(none)"
 
 
 def _columns(plans: list[ScorerPlan]) -> set[str]:
@@ -34,13 +36,47 @@ def _columns(plans: list[ScorerPlan]) -> set[str]:
     return need
 
 
-def scored(output: str, plans: list[ScorerPlan], endpoint_url: str | None) -> pl.DataFrame:
-    """Every row of the table's files with the headline columns and each scorer's run and status."""
+def _pairs(frame: pl.DataFrame, plans: list[ScorerPlan], before: str) -> set[tuple[str, str]]:
+    """(scorer, generator) pairs that `frame` holds values for from runs before `before`."""
+    out = set()
+    for plan in plans:
+        run = pl.col(f"{plan.name}_run_id")
+        gens = frame.filter(run.is_not_null() & (run < before))["generator"]
+        out |= {(plan.name, str(g) if g is not None else NO_GENERATOR) for g in gens.unique().to_list()}
+    return out
+
+
+def scored(
+    output: str, plans: list[ScorerPlan], endpoint_url: str | None, run_id: str, pinned: str | None
+) -> pl.DataFrame:
+    """This run's rows and its reference runs' rows, with the headline columns and each scorer's run and status.
+
+    Reads this run's files, then the pinned run's, then earlier runs newest first, and stops once every
+    (scorer, generator) this run scored has its reference: a nightly table reads about two runs, not its
+    history (a compacted snapshot is read when the search reaches it)."""
     schemas = file_schemas(output, endpoint_url)
-    if not schemas:
+    runs = files_by_run(list(schemas))
+    mine = runs.pop(run_id, [])
+    if not mine:
         return pl.DataFrame()
     order = {path: i for i, path in enumerate(schemas)}
-    return read_projected(list(schemas), schemas, _columns(plans), column_types(schemas), order, endpoint_url)
+    need, types = _columns(plans), column_types(schemas)
+
+    def read(files: list[str]) -> pl.DataFrame:
+        return read_projected(files, schemas, need, types, order, endpoint_url)
+
+    frames = [read(mine)]
+    wanted = _pairs(frames[0], plans, "~")  # every pair this run wrote ("~" sorts after every run id)
+    earlier = sorted((k for k in runs if not k.startswith("~") and k < run_id), reverse=True)
+    if pinned in earlier:
+        earlier.remove(pinned)
+        earlier.insert(0, pinned)
+    for key in [*earlier, *(k for k in runs if k.startswith("~"))]:
+        if not wanted:
+            break
+        frames.append(read(runs[key]))
+        wanted -= _pairs(frames[-1], plans, run_id)
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
 def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,7 +129,7 @@ def drift(
     results: list[dict[str, Any]] = []
     if rows.is_empty() or "generator" not in rows.columns:
         return _block(results, config, pinned)
-    rows = rows.with_columns(pl.col("generator").cast(pl.String).fill_null("(none)"))
+    rows = rows.with_columns(pl.col("generator").cast(pl.String).fill_null(NO_GENERATOR))
     for plan in plans:
         mine = rows.filter(pl.col(f"{plan.name}_run_id") == run_id)
         for generator in sorted(mine["generator"].unique().to_list()):

@@ -119,9 +119,10 @@ def _first(errors: list[str], status: str) -> str | None:
 def _drift(cfg: ScoreConfig, plans: list[ScorerPlan], run_id: str) -> dict[str, Any]:
     """This run against the pinned or previous runs (pipeline/drift.py); information, never a failure."""
     try:
-        pinned = canary.baseline(cfg.output, cfg.endpoint_url)
-        rows = drift.scored(cfg.output, plans, cfg.endpoint_url)
-        return drift.drift(rows, plans, run_id, pinned["run_id"] if pinned else None, cfg.drift)
+        baseline = canary.baseline(cfg.output, cfg.endpoint_url)
+        pinned = baseline["run_id"] if baseline else None
+        rows = drift.scored(cfg.output, plans, cfg.endpoint_url, run_id, pinned)
+        return drift.drift(rows, plans, run_id, pinned, cfg.drift)
     except Exception as exc:  # noqa: BLE001 - the scores are written; a drift check that breaks only says so
         log.warning("drift: not checked (%s)", reason(exc))
         return {"error": reason(exc)}

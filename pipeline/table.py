@@ -122,12 +122,18 @@ def column_types(schemas: dict[str, pl.Schema]) -> dict[str, pl.DataType]:
     return types
 
 
-def _run_batches(files: list[str]) -> list[list[str]]:
-    """Files grouped by the run that wrote them (from the name), in run order; foreign names go last, alone."""
+def files_by_run(files: list[str]) -> dict[str, list[str]]:
+    """Files grouped by the run that wrote them (from the name); a foreign name is its own group, `~<path>`."""
     runs: dict[str, list[str]] = {}
     for path in files:
         match = _RUN_IN_NAME.search(path.rsplit("/", 1)[-1])
         runs.setdefault(match.group(1) if match else f"~{path}", []).append(path)
+    return runs
+
+
+def _run_batches(files: list[str]) -> list[list[str]]:
+    """Files grouped by the run that wrote them, in run order; foreign names go last, alone."""
+    runs = files_by_run(files)
     return [runs[k] for k in sorted(runs)]
 
 

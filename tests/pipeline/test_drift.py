@@ -85,3 +85,33 @@ def test_drift_config() -> None:
     for bad, message in [({"alpha": 1.5}, "alpha must be"), ({"min_videos": 0}, "min_videos"), ({"x": 1}, "unknown")]:
         with pytest.raises(ConfigError, match=message):
             parse_drift(bad)
+
+
+def write_run(root, run: str, generators: list[str], n: int = 5) -> None:
+    """One run's file in the table layout, with its rows' scorer run ids."""
+    import pyarrow.parquet as pq
+
+    frame = pl.concat([rows(run, g, np.full(n, 1.0)) for g in generators]).with_columns(
+        pl.Series("video_id", [f"{run}-{i}" for i in range(n * len(generators))])
+    )
+    folder = root / "run_date=2026-11-01"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(frame.to_arrow(), folder / f"part-{run}-000000.parquet")
+
+
+def test_only_this_run_and_its_reference_runs_are_read(tmp_path) -> None:
+    from vidscore.pipeline.drift import scored
+
+    write_run(tmp_path, R1, ["g", "h"])
+    write_run(tmp_path, R2, ["g"])
+    write_run(tmp_path, R3, ["g"])
+    read = set(scored(str(tmp_path), [PLAN], None, R3, None)["vs_run_id"].to_list())
+    assert read == {R3, R2}  # g's reference is the previous run: the oldest run's file is not read
+    assert set(scored(str(tmp_path), [PLAN], None, R3, R1)["vs_run_id"].to_list()) == {R3, R1}  # pinned
+    # A generator the last runs did not score: the search goes back, newest first, to the run that did.
+    write_run(tmp_path, "20261104T000000000000-dddddd", ["g", "h"])
+    wider = scored(str(tmp_path), [PLAN], None, "20261104T000000000000-dddddd", None)
+    assert set(wider["vs_run_id"].to_list()) == {"20261104T000000000000-dddddd", R3, R2, R1}
+    result = drift(wider, [PLAN], "20261104T000000000000-dddddd", None, parse_drift({"min_videos": 2}))
+    assert {r["generator"]: r["reference_run"] for r in result["results"]} == {"g": R3, "h": R1}
+    assert scored(str(tmp_path), [PLAN], None, "20261105T000000000000-eeeeee", None).is_empty()  # wrote nothing
