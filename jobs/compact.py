@@ -20,8 +20,7 @@ import pyarrow.parquet as pq
 from vidscore.operators.storage import filesystem, is_local, s3_endpoint, with_retries
 from vidscore.operators.urls import redact
 from vidscore.pipeline.lock import TableLock, TableLocked
-from vidscore.pipeline.output import META_DIR, OutputError, check_output
-from vidscore.pipeline.sink import commit_file
+from vidscore.pipeline.output import META_DIR, OutputError, check_output, commit_file
 from vidscore.pipeline.table import (
     TableError,
     column_types,

@@ -82,8 +82,9 @@ def markdown(summary: dict[str, Any]) -> str:
     """leaderboard.md: one table per scorer (lead columns), alerts, and the comparison when there is one."""
 
     def table(head: list[str], rows: list[list[str]]) -> str:
+        cell = lambda text: text.replace("|", "\\|")  # noqa: E731 - a `|` in a name would split the row
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+        return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
     level = f"{summary['level']:.0%}"
     out = [

@@ -57,7 +57,9 @@ def pairwise_accuracy(
     s0, s1 = np.asarray(score_0, dtype=np.float64), np.asarray(score_1, dtype=np.float64)
     pref = np.asarray([str(p) for p in preference])
     diff = s0 - s1
-    matched = np.where(pref == "0", diff > 0, np.where(pref == "1", diff < 0, np.abs(diff) < tie_margin))
+    # A zero margin matches exact ties only (|diff| < 0 could never hold).
+    tied = np.abs(diff) < tie_margin if tie_margin > 0 else diff == 0
+    matched = np.where(pref == "0", diff > 0, np.where(pref == "1", diff < 0, tied))
     n = len(pref)
     out = {"value": float(matched.mean() * 100) if n else None, "n": int(n)}
     for name, mask in (("video_0_better", pref == "0"), ("video_1_better", pref == "1"), ("tie", pref == TIE)):
@@ -86,8 +88,11 @@ def binary_agreement(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 
 
 def preference_accuracy(winner_score: np.ndarray, loser_score: np.ndarray) -> dict[str, Any]:
-    """Strict and tie-aware accuracy x 100 of the human winner scoring higher than the loser."""
+    """Strict and tie-aware accuracy x 100 of the human winner scoring higher than the loser, over the pairs
+    where both scores are finite."""
     w, lo = np.asarray(winner_score, dtype=np.float64), np.asarray(loser_score, dtype=np.float64)
+    keep = np.isfinite(w) & np.isfinite(lo)  # a video the model did not score is left out, not counted wrong
+    w, lo = w[keep], lo[keep]
     n = len(w)
     if n == 0:
         return {"strict": None, "tie_aware": None, "n": 0, "equal": 0}

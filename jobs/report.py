@@ -26,6 +26,7 @@ from vidscore.operators.urls import redact
 from vidscore.schemas.scores import OK
 
 NO_GENERATOR = "(none)"
+PAIRED_SHARE = 0.9  # a comparison is paired when the shared videos are at least this share of each side
 PROVENANCE = ("checkpoint", "revision", "frames")
 # VideoScore has no overall output; its leaderboard leads with the mean of its five aspects (the paper's rule
 # for pairwise preference), computed here and marked as derived.
@@ -168,7 +169,9 @@ def _paired(df: pl.DataFrame, base: pl.DataFrame, generator: str, column: str) -
         return ok.select("video_id", pl.col(column).cast(pl.Float64))
 
     both = side(df).join(side(base), on="video_id", suffix="__base")
-    return both[column].to_numpy(), both[f"{column}__base"].to_numpy()
+    a, b = both[column].to_numpy(), both[f"{column}__base"].to_numpy()
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
 
 
 def comparison(
@@ -190,7 +193,9 @@ def comparison(
         for c in shared:
             a, b = _values(df, g, c), _values(base, g, c)
             pa_, pb = _paired(df, base, g, c)
-            paired = len(pa_) >= 2
+            # Paired only when the shared videos are (nearly) all of both sides: the delta is then the change of
+            # the same videos' scores. A few shared videos among new ones would speak for themselves alone.
+            paired = len(pa_) >= 2 and len(pa_) >= PAIRED_SHARE * max(len(a), len(b))
             if paired:
                 delta, lo, hi = stats.paired_diff_ci(pa_, pb, args.resamples, args.seed)
             else:
@@ -242,17 +247,29 @@ def significant(cmp: dict[str, Any] | None, blocks: list[dict[str, Any]]) -> lis
     return sorted(out, key=lambda r: -abs(r["delta"]))
 
 
+def table_root(location: str) -> str:
+    """The table a location belongs to: a `run_date=...` partition's parent, else the location itself."""
+    trimmed = location.rstrip("/")
+    head, _, last = trimmed.rpartition("/")
+    return head if last.startswith("run_date=") and head else location
+
+
 def latest_run(location: str, endpoint_url: str | None) -> dict[str, Any] | None:
-    """The table's latest run summary's alerts: canary (alerts, notices, reference) and drift (alerts)."""
+    """The alerts of the table's latest run that checked its canary or drift (a later run that scored nothing
+    does not hide them): canary (alerts, notices, reference) and drift (alerts)."""
     from vidscore.pipeline.canary import summaries
 
+    root = table_root(location)
     try:
-        runs = summaries(location, endpoint_url)
-        fs, _ = filesystem(location, endpoint_url)
+        runs = summaries(root, endpoint_url)
+        fs, _ = filesystem(root, endpoint_url)
         for run_id, path in reversed(runs):
-            with fs.open(path, "r") as f:
-                data = json.load(f)
-            if not data:
+            try:
+                with fs.open(path, "r") as f:
+                    data = json.load(f)
+            except ValueError:  # a damaged summary: look at the one before
+                continue
+            if not isinstance(data, dict) or not (data.get("canary") or data.get("drift")):
                 continue
             canary, drift = data.get("canary") or {}, data.get("drift") or {}
             return {
@@ -335,7 +352,8 @@ def terminal(summary: dict, width: int = 120) -> str:
         lines.append(title + (f"  +{hidden} more columns in the report" if hidden > 0 else "")[: width - len(title)])
         lines.append(f"{'generator':<16}{'ok':>6}{'fail':>8}" + "".join(f"{n:>10}" for n in names))
         lead = shown[0]
-        for g in sorted(gens, key=lambda g: -(g["scores"][lead]["mean"] or -np.inf)):
+        means_of = [(g, g["scores"][lead]["mean"]) for g in gens]
+        for g, _ in sorted(means_of, key=lambda gm: (gm[1] is None, -(gm[1] or 0.0))):
             means = "".join(f"{_fmt(g['scores'][c]['mean']):>10}" for c in shown)
             lines.append(f"{g['generator'][:15]:<16}{g['ok']:>6}{g['failure_rate']:>8.1%}{means}")
         lines.append("")

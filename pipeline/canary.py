@@ -18,6 +18,7 @@ a new frame recipe) is caught the night it happens instead of drifting into mont
 
 import hashlib
 import json
+import logging
 import posixpath
 import tempfile
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from vidscore.pipeline.config import CanaryConfig
 from vidscore.pipeline.output import META_DIR
 from vidscore.schemas.scores import CANARY_PREFIX, OK
 
+log = logging.getLogger("vidscore")
 GENERATOR = "(canary)"
 FOLDER = posixpath.join(META_DIR, "canary")
 BASELINE = "baseline.json"
@@ -48,7 +50,13 @@ DEFAULT_CLIPS = (
 )
 DEFAULT_FRAMES, DEFAULT_FPS, DEFAULT_SIZE = 48, 24, (240, 320)
 ENV_KEYS = ("checkpoint", "revision", "frames", "device", "dtype", "attention", "software")
-INTENDED = ("checkpoint", "revision", "frames")  # a change here was asked for: not compared, pin again
+# A change here was asked for: not compared, pin again. The revision counts only where the run pinned it (a
+# local weights hash, a hub commit); an unpinned hub checkpoint that moved upstream is compared and can alert.
+INTENDED = ("checkpoint", "revision", "frames")
+
+
+def intended(plan: ScorerPlan) -> tuple[str, ...]:
+    return INTENDED if getattr(plan, "revision", None) is not None else ("checkpoint", "frames")
 
 
 @dataclass
@@ -168,7 +176,7 @@ def record(rows: pa.Table, canary: CanarySet, plans: list[ScorerPlan], driver: d
     }
 
 
-def _changes(current: dict, before: dict, scorer: str | None) -> list[str]:
+def _changes(current: dict, before: dict, scorer: str | None, skip: tuple[str, ...] = INTENDED) -> list[str]:
     """What differs in the environment between two records (for one scorer, plus what every scorer shares)."""
     out = []
     now, then = current["environment"], before["environment"]
@@ -176,7 +184,7 @@ def _changes(current: dict, before: dict, scorer: str | None) -> list[str]:
         out.append(f"decoder {then.get('decoder')} -> {now.get('decoder')}")
     if scorer is not None:
         a, b = now["scorers"].get(scorer, {}), then["scorers"].get(scorer, {})
-        moved = [k for k in ENV_KEYS if k not in INTENDED and a.get(k) != b.get(k)]
+        moved = [k for k in ENV_KEYS if k not in skip and a.get(k) != b.get(k)]
         out += [f"{scorer} {k} {b.get(k)} -> {a.get(k)}" for k in moved]
     d_now, d_then = now.get("driver", {}), then.get("driver", {})
     out += [f"driver {k} {d_then.get(k)} -> {d_now.get(k)}" for k in sorted(d_now) if d_now.get(k) != d_then.get(k)]
@@ -208,40 +216,58 @@ def compare(current: dict, before: dict | None, config: CanaryConfig, plans: lis
         if b is None:
             result["notices"].append(f"canary: {plan.name} has no reference scores yet (pin to include it)")
             continue
-        intended = [f"{k} {b.get(k)} -> {a.get(k)}" for k in INTENDED if a.get(k) != b.get(k)]
-        if intended:
-            result["notices"].append(f"canary: {plan.name} not compared, {'; '.join(intended)}; pin again")
+        asked = intended(plan)
+        changed_on_purpose = [f"{k} {b.get(k)} -> {a.get(k)}" for k in asked if a.get(k) != b.get(k)]
+        if changed_on_purpose:
+            result["notices"].append(f"canary: {plan.name} not compared, {'; '.join(changed_on_purpose)}; pin again")
             continue
         worst = (0.0, None, None)
         for vid, cols in current["scores"].items():
             for col, value in cols.items():
-                if not col.startswith(plan.name + "_"):
+                if not col.startswith(plan.name + "_") or vid not in before["scores"]:
                     continue
-                old = before["scores"].get(vid, {}).get(col)
-                if value is None or old is None:
+                old = before["scores"][vid].get(col)
+                if value is None and old is None:
                     continue
-                worst = max(worst, (abs(value - old), col, vid), key=lambda w: w[0])
+                # NaN (recorded as None) on one side only: a model that now returns NaN must alert.
+                move = abs(value - old) if value is not None and old is not None else float("inf")
+                worst = max(worst, (move, col, vid), key=lambda w: w[0])
         tolerance = config.tolerance_for(plan.name)
         moved = {"max_abs": worst[0], "column": worst[1], "clip": worst[2], "tolerance": tolerance}
         moved["alert"] = worst[0] > tolerance
         result["moved"][plan.name] = moved
         if moved["alert"]:
-            changed = _changes(current, before, plan.name)
+            changed = _changes(current, before, plan.name, asked)
             cause = "; ".join(changed) if changed else "nothing recorded changed (code or data outside the record)"
+            size = "a value became NaN or missing" if worst[0] == float("inf") else f"moved by {worst[0]:.3g}"
             result["alerts"].append(
-                f"canary: {plan.name} moved by {worst[0]:.3g} ({worst[1]} on {worst[2]}; tolerance {tolerance:g}); "
-                f"changed: {cause}"
+                f"canary: {plan.name} {size} ({worst[1]} on {worst[2]}; tolerance {tolerance:g}); changed: {cause}"
             )
     result["changed"] = _changes(current, before, None)
     return result
 
 
 def _read_json(fs: Any, path: str) -> dict | None:
+    """The JSON document at `path`; None when absent; ValueError when it is not a JSON object."""
     try:
         with fs.open(path, "r") as f:
-            return json.load(f)
+            data = json.load(f)
     except FileNotFoundError:
         return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{redact(to_url(fs, path))} is not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{redact(to_url(fs, path))} is not a JSON object")
+    return data
+
+
+def _summary(fs: Any, path: str) -> dict:
+    """A run summary; an unreadable one (a crash mid-write by an old version) counts as empty."""
+    try:
+        return _read_json(fs, path) or {}
+    except ValueError as exc:
+        log.warning("canary: skipping %s", exc)
+        return {}
 
 
 def summaries(output: str, endpoint_url: str | None) -> list[tuple[str, str]]:
@@ -256,9 +282,13 @@ def summaries(output: str, endpoint_url: str | None) -> list[tuple[str, str]]:
 
 
 def baseline(output: str, endpoint_url: str | None) -> dict | None:
-    """The table's pinned baseline ({run_id, pinned_at, record}), or None."""
+    """The table's pinned baseline ({run_id, pinned_at, record}), or None; ValueError when it is damaged (the
+    canary then alerts: pin again)."""
     fs, base = filesystem(output, endpoint_url)
-    return _read_json(fs, posixpath.join(base, FOLDER, BASELINE))
+    data = _read_json(fs, posixpath.join(base, FOLDER, BASELINE))
+    if data is not None and not {"run_id", "pinned_at", "record"} <= set(data):
+        raise ValueError(f"the pinned canary baseline of {redact(output)} is incomplete; pin again")
+    return data
 
 
 def reference(output: str, run_id: str, endpoint_url: str | None) -> tuple[dict | None, dict | None]:
@@ -270,8 +300,7 @@ def reference(output: str, run_id: str, endpoint_url: str | None) -> tuple[dict 
     for rid, path in reversed(summaries(output, endpoint_url)):
         if rid >= run_id:
             continue
-        summary = _read_json(fs, path) or {}
-        rec = (summary.get("canary") or {}).get("record")
+        rec = (_summary(fs, path).get("canary") or {}).get("record")
         if rec is not None:
             return rec, {"kind": "previous run", "run_id": rid}
     return None, None
@@ -285,7 +314,7 @@ def pin(output: str, run_id: str | None, endpoint_url: str | None, pinned_at: st
     for rid, path in reversed(runs):
         if run_id is not None and rid != run_id:
             continue
-        rec = ((_read_json(fs, path) or {}).get("canary") or {}).get("record")
+        rec = (_summary(fs, path).get("canary") or {}).get("record")
         if rec is not None:
             chosen = (rid, rec)
             break

@@ -93,6 +93,8 @@ def parse_drift(value: Any) -> DriftConfig:
     if isinstance(effect, bool) or not isinstance(effect, int | float) or not effect >= 0:
         raise ConfigError(f"drift min_effect must be a number >= 0 (|Cohen's d|), got {effect!r}")
     videos = positive_int("drift min_videos", value.get("min_videos", 20))
+    if videos < 2:
+        raise ConfigError("drift min_videos must be at least 2 (a spread needs two values)")
     return DriftConfig(True, float(alpha), float(effect), videos)
 
 
@@ -177,10 +179,6 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         self.canary = parse_canary(self.canary)
         self.drift = parse_drift(self.drift)
-        names = {s.name for s in self.scorers} if isinstance(self.scorers, list) else set()
-        stray = sorted({k for k, _ in self.canary.tolerance} - names - {"default"})
-        if stray:
-            raise ConfigError(f"canary tolerance names {stray}; use default or a requested scorer: {sorted(names)}")
         if not isinstance(self.scorers, list) or not all(isinstance(s, ScorerConfig) for s in self.scorers):
             raise ConfigError("scorers must be a list, e.g. `scorers: [technical, {name: videoscore, batch_size: 4}]`")
         if not self.scorers:
@@ -219,6 +217,17 @@ class ScoreConfig:
                 )
         if self.decode_backend not in ("auto", "decord", "pyav"):
             raise ConfigError(f"decode_backend must be auto, decord or pyav, got {self.decode_backend!r}")
+        self._check_tolerances()
+
+    def _check_tolerances(self) -> None:
+        """Any scorer's name may carry a canary tolerance (a shared config file names them all, and -s picks
+        some); another name is a typo that would silently leave a scorer on the default."""
+        from vidscore.operators.scorers import SCORERS
+
+        known = set(SCORERS) | {s.name for s in self.scorers}
+        stray = sorted({k for k, _ in self.canary.tolerance} - known - {"default"})
+        if stray:
+            raise ConfigError(f"canary tolerance names {stray}; use default or a scorer: {sorted(known)}")
 
 
 POSITIVE_INTS = ("limit", "batch_size", "decode_workers", "decode_batch_size", "max_pixels", "min_frames",
@@ -308,6 +317,8 @@ def merge(file_values: dict[str, Any], cli_values: dict[str, Any]) -> ScoreConfi
     cli = {k: v for k, v in cli_values.items() if v is not None}
     if isinstance(cli.get("scorers"), list) and isinstance(file_values.get("scorers"), list):
         cli["scorers"] = merge_scorers(file_values["scorers"], cli["scorers"])
+    if isinstance(cli.get("canary"), str) and isinstance(file_values.get("canary"), dict):
+        cli["canary"] = {**file_values["canary"], "clips": cli["canary"]}  # --canary picks the clips only
     values = {**file_values, **cli}
     if "device" in cli and isinstance(values.get("scorers"), list):
         values["scorers"] = [replace(s, device=None) for s in values["scorers"]]

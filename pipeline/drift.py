@@ -26,6 +26,7 @@ from vidscore.pipeline.table import column_types, file_schemas, files_by_run, re
 from vidscore.schemas.scores import OK
 
 TEST = "two-sample Kolmogorov-Smirnov, Holm-corrected"
+MAX_LOOKBACK = 30  # earlier runs searched for a reference, at most (a small generator never reaches min_videos)
 NO_GENERATOR = "(none)"
 
 
@@ -36,24 +37,28 @@ def _columns(plans: list[ScorerPlan]) -> set[str]:
     return need
 
 
-def _pairs(frame: pl.DataFrame, plans: list[ScorerPlan], before: str) -> set[tuple[str, str]]:
-    """(scorer, generator) pairs that `frame` holds values for from runs before `before`."""
+def _pairs(frame: pl.DataFrame, plans: list[ScorerPlan], before: str, least: int = 1) -> set[tuple[str, str]]:
+    """(scorer, generator) pairs for which one run before `before` wrote at least `least` ok rows in `frame`."""
     out = set()
     for plan in plans:
-        run = pl.col(f"{plan.name}_run_id")
-        gens = frame.filter(run.is_not_null() & (run < before))["generator"]
-        out |= {(plan.name, str(g) if g is not None else NO_GENERATOR) for g in gens.unique().to_list()}
+        run, status = pl.col(f"{plan.name}_run_id"), pl.col(f"{plan.name}_status")
+        ok = frame.filter(run.is_not_null() & (run < before) & (status == OK))
+        counts = ok.group_by(f"{plan.name}_run_id", "generator").len()
+        gens = counts.filter(pl.col("len") >= least)["generator"].unique().to_list()
+        out |= {(plan.name, str(g) if g is not None else NO_GENERATOR) for g in gens}
     return out
 
 
 def scored(
-    output: str, plans: list[ScorerPlan], endpoint_url: str | None, run_id: str, pinned: str | None
-) -> pl.DataFrame:
+    output: str, plans: list[ScorerPlan], endpoint_url: str | None, run_id: str, pinned: str | None,
+    min_videos: int = 20,
+) -> pl.DataFrame:  # fmt: skip
     """This run's rows and its reference runs' rows, with the headline columns and each scorer's run and status.
 
     Reads this run's files, then the pinned run's, then earlier runs newest first, and stops once every
-    (scorer, generator) this run scored has its reference: a nightly table reads about two runs, not its
-    history (a compacted snapshot is read when the search reaches it)."""
+    (scorer, generator) this run scored has a run with `min_videos` ok rows, or after MAX_LOOKBACK earlier
+    runs: a nightly table reads about two runs, not its history (a compacted snapshot is read when the
+    search reaches it)."""
     schemas = file_schemas(output, endpoint_url)
     runs = files_by_run(list(schemas))
     mine = runs.pop(run_id, [])
@@ -66,16 +71,16 @@ def scored(
         return read_projected(files, schemas, need, types, order, endpoint_url)
 
     frames = [read(mine)]
-    wanted = _pairs(frames[0], plans, "~")  # every pair this run wrote ("~" sorts after every run id)
+    wanted = _pairs(frames[0], plans, "~")  # every pair this run scored ok ("~" sorts after every run id)
     earlier = sorted((k for k in runs if not k.startswith("~") and k < run_id), reverse=True)
     if pinned in earlier:
         earlier.remove(pinned)
         earlier.insert(0, pinned)
-    for key in [*earlier, *(k for k in runs if k.startswith("~"))]:
+    for key in [*earlier[:MAX_LOOKBACK], *(k for k in runs if k.startswith("~"))]:
         if not wanted:
             break
         frames.append(read(runs[key]))
-        wanted -= _pairs(frames[-1], plans, run_id)
+        wanted -= _pairs(frames[-1], plans, run_id, min_videos)
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -100,14 +105,22 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def _reference(history: pl.DataFrame, plan: ScorerPlan, generator: str, run_id: str, pinned: str | None) -> str | None:
-    runs = history.filter(
-        (pl.col("generator") == generator) & pl.col(f"{plan.name}_run_id").is_not_null()
-        & (pl.col(f"{plan.name}_run_id") < run_id)
-    )[f"{plan.name}_run_id"]  # fmt: skip
-    if pinned is not None and pinned != run_id and (runs == pinned).any():
+def _reference(
+    history: pl.DataFrame, plan: ScorerPlan, generator: str, run_id: str, pinned: str | None, least: int
+) -> str | None:
+    """The pinned run when it has `least` ok rows of the generator, else the latest earlier run that has, else
+    the latest earlier run that scored it at all (then reported as too few)."""
+    column = f"{plan.name}_run_id"
+    scored_it = history.filter(
+        (pl.col("generator") == generator) & pl.col(column).is_not_null() & (pl.col(column) < run_id)
+    )
+    if scored_it.is_empty():
+        return None
+    ok = scored_it.filter(pl.col(f"{plan.name}_status") == OK).group_by(column).len()
+    enough = set(ok.filter(pl.col("len") >= least)[column].to_list())
+    if pinned is not None and pinned in enough:
         return pinned
-    return runs.max() if len(runs) else None
+    return max(enough) if enough else scored_it[column].max()
 
 
 def _ok_values(rows: pl.DataFrame, plan: ScorerPlan, generator: str, run: str, column: str) -> np.ndarray:
@@ -133,7 +146,7 @@ def drift(
     for plan in plans:
         mine = rows.filter(pl.col(f"{plan.name}_run_id") == run_id)
         for generator in sorted(mine["generator"].unique().to_list()):
-            ref = _reference(rows, plan, generator, run_id, pinned)
+            ref = _reference(rows, plan, generator, run_id, pinned, config.min_videos)
             for column in plan.headline_columns:
                 a = _ok_values(rows, plan, generator, run_id, column)
                 entry = {"scorer": plan.name, "generator": generator, "column": column, "reference_run": ref,

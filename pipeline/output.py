@@ -2,6 +2,7 @@
 
 import posixpath
 import uuid
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,9 +63,20 @@ def read_files(files: list[str], columns: list[str], endpoint_url: str | None = 
 
 
 def write_json(output: str, name: str, text: str, endpoint_url: str | None = None) -> str:
-    """Write a small JSON document under the table's metadata folder; returns its location."""
+    """Write a small JSON document under the table's metadata folder, all at once (a reader never sees half a
+    summary); returns its location."""
     fs, path = filesystem(output, endpoint_url)
     target = posixpath.join(path, META_DIR, name)
-    with fs.open(target, "w") as f:
-        f.write(text)
+    commit_file(fs, target, text.encode())
     return to_url(fs, target)
+
+
+def commit_file(fs: Any, target: str, data: bytes) -> None:
+    """Make `target` hold `data` all at once: readers see the whole file or none of it."""
+    if is_local(fs):  # only local folders need creating (s3fs's makedirs may even create a bucket)
+        fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        staging = posixpath.join(posixpath.dirname(target), f".staging-{uuid.uuid4().hex}")
+        fs.pipe_file(staging, data)
+        fs.mv(staging, target)
+    else:
+        fs.pipe_file(target, data)

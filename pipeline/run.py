@@ -121,11 +121,25 @@ def _drift(cfg: ScoreConfig, plans: list[ScorerPlan], run_id: str) -> dict[str, 
     try:
         baseline = canary.baseline(cfg.output, cfg.endpoint_url)
         pinned = baseline["run_id"] if baseline else None
-        rows = drift.scored(cfg.output, plans, cfg.endpoint_url, run_id, pinned)
+        rows = drift.scored(cfg.output, plans, cfg.endpoint_url, run_id, pinned, cfg.drift.min_videos)
         return drift.drift(rows, plans, run_id, pinned, cfg.drift)
     except Exception as exc:  # noqa: BLE001 - the scores are written; a drift check that breaks only says so
         log.warning("drift: not checked (%s)", reason(exc))
         return {"error": reason(exc)}
+
+
+def _canary_check(
+    cfg: ScoreConfig, plans: list[ScorerPlan], clips: Any, files: list[str], run_id: str, driver: dict
+) -> dict[str, Any]:
+    """The canary's comparison; one that cannot be made (damaged baseline, storage error) is an alert, never a
+    crash: the run's rows are written and its summary must be too."""
+    try:
+        rows = read_files(files, canary.columns(plans), cfg.endpoint_url)
+        return canary.check(cfg.canary, plans, clips, rows, cfg.output, run_id, cfg.endpoint_url, driver)
+    except Exception as exc:  # noqa: BLE001 - reported as an alert
+        why = reason(exc)
+        log.error("canary: not checked (%s)", why)
+        return {"error": why, "notices": [], "alerts": [f"canary: not checked ({why}); fix it or pin again"]}
 
 
 def _canary_step(step: Any) -> Any:
@@ -273,16 +287,7 @@ def _run(
         summary["canary"] = (
             {"skipped": "the run failed before its canary rows were written"}
             if failure
-            else canary.check(
-                cfg.canary,
-                plans,
-                clips,
-                read_files(canary_files, canary.columns(plans), cfg.endpoint_url),
-                cfg.output,
-                run_id,
-                cfg.endpoint_url,
-                summary["environment"],
-            )
+            else _canary_check(cfg, plans, clips, canary_files, run_id, summary["environment"])
         )
         summary["over_budget"] += summary["canary"].get("alerts", [])
     if cfg.drift.enabled and files:

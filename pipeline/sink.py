@@ -8,7 +8,6 @@ The table's layout: `OUTPUT/run_date=YYYY-MM-DD/part-<run id>-<task>.parquet`; c
 
 import io
 import posixpath
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +17,8 @@ import pyarrow.parquet as pq
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
-from vidscore.operators.storage import filesystem, is_local, to_url, with_retries
-from vidscore.pipeline.output import META_DIR
+from vidscore.operators.storage import filesystem, to_url, with_retries
+from vidscore.pipeline.output import META_DIR, commit_file
 from vidscore.schemas.scores import CANARY_PREFIX
 
 CANARY_RUNS = f"{META_DIR}/canary/runs"
@@ -90,14 +89,3 @@ def _parquet(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     return buffer.getvalue()
-
-
-def commit_file(fs: Any, target: str, data: bytes) -> None:
-    """Make `target` hold `data` all at once: readers see the whole file or none of it."""
-    if is_local(fs):  # only local folders need creating (s3fs's makedirs may even create a bucket)
-        fs.makedirs(posixpath.dirname(target), exist_ok=True)
-        staging = posixpath.join(posixpath.dirname(target), f".staging-{uuid.uuid4().hex}")
-        fs.pipe_file(staging, data)
-        fs.mv(staging, target)
-    else:
-        fs.pipe_file(target, data)

@@ -109,6 +109,8 @@ def canary_lines(block: dict[str, Any] | None) -> list[str]:
         return []
     if block.get("skipped"):
         return [f"canary: not checked, {block['skipped']}"]
+    if block.get("error"):
+        return [f"canary: not checked ({block['error']})"]
     ref = block.get("reference")
     against = f"{ref['kind']} {ref['run_id']}" if ref else "nothing (first record)"
     moved = ", ".join(f"{k} {v['max_abs']:.2g}" for k, v in block.get("moved", {}).items())

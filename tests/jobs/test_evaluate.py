@@ -45,6 +45,12 @@ def test_binary_agreement_and_preference_by_hand() -> None:
     assert got["accuracy"] == pytest.approx(40.0) and got["f1"] == pytest.approx(100 * 2 / 5)
     pref = M.preference_accuracy(np.array([1.0, 0.0, 2.0, 0.3]), np.array([0.0, 0.0, 3.0, 0.2]))
     assert pref["strict"] == pytest.approx(50.0) and pref["tie_aware"] == pytest.approx(62.5) and pref["equal"] == 1
+    # an unscored side (NaN) leaves the pair out instead of counting it wrong
+    nan = M.preference_accuracy(np.array([1.0, np.nan, 2.0]), np.array([0.0, 0.0, np.nan]))
+    assert nan["n"] == 1 and nan["strict"] == 100.0
+    # a zero tie margin matches exact ties only
+    zero = M.pairwise_accuracy([1.0, 1.0], [1.0, 1.1], ["tie", "tie"], tie_margin=0.0)
+    assert zero["value"] == 50.0
 
 
 def test_matching_rule() -> None:

@@ -236,3 +236,52 @@ def test_limit_and_s3(tmp_path: Path, monkeypatch) -> None:
         assert summary["videos"] == 5 and summary["input"] == url
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket="scores", Prefix="reports/")["Contents"]}
         assert keys == {f"reports/n1/{n}" for n in ("report.html", "leaderboard.md", "summary.json")}
+
+
+def test_a_few_shared_videos_do_not_make_a_comparison_paired(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    base = [st.row(f"v{i}", "g", technical_sharpness=float(3 + rng.normal(0, 0.1))) for i in range(30)]
+    new = [st.row(f"v{100 + i}", "g", technical_sharpness=float(2.5 + rng.normal(0, 0.1))) for i in range(28)]
+    now = base[:2] + new  # 2 videos rescored, 28 new: not the same videos
+    st.write(tmp_path / "last", st.table(base))
+    st.write(tmp_path / "tonight", st.table(now))
+    summary = run_report(tmp_path / "tonight", tmp_path / "r", "--compare", str(tmp_path / "last"))
+    (g,) = summary["comparison"]["generators"]
+    d = g["scores"]["technical_sharpness"]
+    mean = lambda rows: np.mean([r["technical_sharpness"] for r in rows])  # noqa: E731
+    assert not d["paired"] and d["pairs"] == 2 and d["delta"] == pytest.approx(mean(now) - mean(base), abs=1e-4)
+    changed = {(c["generator"], c["column"]) for c in summary["changes"]}
+    assert d["ci_high"] < 0 and ("g", "technical_sharpness") in changed
+
+
+def test_alerts_come_from_the_latest_run_that_checked_even_for_a_partition(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "scores"
+    part = root / "run_date=2026-12-01"
+    part.mkdir(parents=True)
+    pq.write_table(st.technical_table(), part / f"part-{st.RUN}-000000.parquet")
+    meta = root / "_vidscore"
+    meta.mkdir()
+    checked = {"canary": {"alerts": ["canary: technical moved by 0.2"], "notices": []}, "drift": {"alerts": []}}
+    (meta / "run-20261201T000000000000-aaaaaa.json").write_text(json.dumps(checked))
+    (meta / "run-20261202T000000000000-bbbbbb.json").write_text(json.dumps({"rows": 0}))  # scored nothing
+    (meta / "run-20261203T000000000000-cccccc.json").write_text('{"canary": ')  # cut off mid-write
+    for location in (root, part):
+        summary = run_report(location, tmp_path / f"r-{location.name}")
+        assert summary["latest_run"]["run_id"] == "20261201T000000000000-aaaaaa"
+        assert summary["latest_run"]["canary_alerts"] == ["canary: technical moved by 0.2"]
+        page = (tmp_path / f"r-{location.name}" / "report.html").read_text()
+        assert '<li class="alert">canary: technical moved by 0.2</li>' in page
+
+
+def test_terminal_ranks_a_mean_of_zero_above_negative_ones() -> None:
+    from vidscore.jobs.report import terminal
+
+    def gen(name: str, mean: float | None) -> dict:
+        return {"generator": name, "ok": 1, "failure_rate": 0.0, "scores": {"videoreward_overall": {"mean": mean}}}
+
+    summary = {"scorers": [{"name": "videoreward", "headline": ["videoreward_overall"], "provenance": {}}],
+               "generators": [gen("neg", -1.0), gen("none", None), gen("zero", 0.0)]}  # fmt: skip
+    rows = [line.split()[0] for line in terminal(summary).splitlines()[2:]]
+    assert rows == ["zero", "neg", "none"]

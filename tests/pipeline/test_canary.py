@@ -11,7 +11,7 @@ import pytest
 from vidscore.operators.conform import conform
 from vidscore.operators.scorers.runtime import length_buckets
 from vidscore.pipeline.canary import compare
-from vidscore.pipeline.config import ConfigError, ScoreConfig, ScorerConfig, parse_canary
+from vidscore.pipeline.config import ConfigError, ScoreConfig, ScorerConfig, merge, parse_canary
 from vidscore.pipeline.sink import ScoreTableSink
 from vidscore.schemas.scores import CANARY_PREFIX, score_schema
 from vidscore.schemas.technical import FIELDS
@@ -126,6 +126,13 @@ def test_canary_config() -> None:
             parse_canary(bad)
     with pytest.raises(ConfigError, match=r"canary tolerance names \['videoscor'\]"):
         ScoreConfig("in", "out", [ScorerConfig("videoscore")], canary={"tolerance": {"videoscor": 0.1}})
+    # A scorer the run does not request may keep its tolerance (a shared file, -s picking some scorers).
+    shared = {"canary": {"clips": "default", "tolerance": {"technical": 1e-4, "mjvideo": 0.01}}}
+    picked = merge(shared, {"input": "in", "output": "out", "scorers": [ScorerConfig("videoscore")]})
+    assert picked.canary.tolerance_for("mjvideo") == 0.01
+    # --canary names the clips; the file's tolerances stay.
+    flagged = merge(shared, {"input": "in", "output": "out", "canary": "s3://b/mine/"})
+    assert flagged.canary.clips == "s3://b/mine/" and flagged.canary.tolerance_for("technical") == 1e-4
 
 
 def test_canary_rows_are_batched_alone() -> None:
@@ -149,3 +156,37 @@ def test_the_writer_keeps_canary_rows_out_of_the_table(tmp_path) -> None:
     assert sorted(in_table) == ["v1", "v2"]
     kept = pads.dataset(sink.canary_files[0], format="parquet").to_table().column("video_id").to_pylist()
     assert kept == [f"{CANARY_PREFIX}fox"]
+
+
+def test_a_score_that_turns_nan_alerts() -> None:
+    broken = record()
+    broken["scores"][f"{CANARY_PREFIX}a"]["videoscore_visual_quality"] = None  # NaN is recorded as missing
+    (alert,) = compare(broken, record(), CONFIG, PLANS)["alerts"]
+    assert alert.startswith("canary: videoscore a value became NaN or missing (videoscore_visual_quality on")
+
+
+def test_a_revision_change_is_asked_for_only_when_the_run_pinned_it() -> None:
+    moved = record(0.5, revision="r2")
+    unpinned = compare(moved, record(), CONFIG, PLANS)  # a hub checkpoint that moved upstream: compared
+    (alert,) = unpinned["alerts"]
+    assert "videoscore moved by 0.5" in alert and "videoscore revision r1 -> r2" in alert
+    pinned = [SimpleNamespace(name="videoscore", revision="r2"), SimpleNamespace(name="technical", revision="1")]
+    result = compare(moved, record(), CONFIG, pinned)
+    assert not result["alerts"] and "videoscore not compared, revision r1 -> r2; pin again" in result["notices"][0]
+
+
+def test_a_damaged_baseline_or_summary_never_crashes_the_run(tmp_path) -> None:
+    from vidscore.operators.scorers.technical import TechnicalScorer
+    from vidscore.pipeline.canary import CanarySet, reference
+    from vidscore.pipeline.run import _canary_check
+
+    meta = tmp_path / "_vidscore"
+    (meta / "canary").mkdir(parents=True)
+    (meta / "run-20261101T000000000000-aaaaaa.json").write_text('{"canary": {"record": {"clips": {}}')  # cut off
+    assert reference(str(tmp_path), "20261102T000000000000-bbbbbb", None) == (None, None)  # skipped, not fatal
+    (meta / "canary" / "baseline.json").write_text("{}")
+    cfg = ScoreConfig("in", str(tmp_path), [ScorerConfig("technical")])
+    clips = CanarySet("default", [{"video_id": f"{CANARY_PREFIX}fox", "uri": "u", "prompt": "p"}], {"x": "y"})
+    block = _canary_check(cfg, [TechnicalScorer.plan()], clips, [], "20261102T000000000000-bbbbbb", {})
+    assert block["alerts"][0].startswith("canary: not checked (ValueError: the pinned canary baseline of")
+    assert block["alerts"][0].endswith("fix it or pin again")

@@ -82,7 +82,9 @@ def test_holm_and_effect_size() -> None:
 def test_drift_config() -> None:
     assert not parse_drift("off").enabled and parse_drift(None).alpha == 0.01
     assert parse_drift({"alpha": 0.05, "min_effect": 0.5, "min_videos": 30}).min_videos == 30
-    for bad, message in [({"alpha": 1.5}, "alpha must be"), ({"min_videos": 0}, "min_videos"), ({"x": 1}, "unknown")]:
+    bad_values = [({"alpha": 1.5}, "alpha must be"), ({"min_videos": 0}, "min_videos"), ({"x": 1}, "unknown"),
+                  ({"min_videos": 1}, "at least 2")]  # fmt: skip
+    for bad, message in bad_values:
         with pytest.raises(ConfigError, match=message):
             parse_drift(bad)
 
@@ -102,16 +104,33 @@ def write_run(root, run: str, generators: list[str], n: int = 5) -> None:
 def test_only_this_run_and_its_reference_runs_are_read(tmp_path) -> None:
     from vidscore.pipeline.drift import scored
 
+    def read(run: str, pinned: str | None = None, least: int = 5) -> set[str]:
+        return set(scored(str(tmp_path), [PLAN], None, run, pinned, least)["vs_run_id"].to_list())
+
     write_run(tmp_path, R1, ["g", "h"])
     write_run(tmp_path, R2, ["g"])
     write_run(tmp_path, R3, ["g"])
-    read = set(scored(str(tmp_path), [PLAN], None, R3, None)["vs_run_id"].to_list())
-    assert read == {R3, R2}  # g's reference is the previous run: the oldest run's file is not read
-    assert set(scored(str(tmp_path), [PLAN], None, R3, R1)["vs_run_id"].to_list()) == {R3, R1}  # pinned
+    assert read(R3) == {R3, R2}  # g's reference is the previous run: the oldest run's file is not read
+    assert read(R3, pinned=R1) == {R3, R1}
+    assert read(R3, least=6) == {R3, R2, R1}  # no earlier run has 6 ok videos of g: the search goes on
     # A generator the last runs did not score: the search goes back, newest first, to the run that did.
-    write_run(tmp_path, "20261104T000000000000-dddddd", ["g", "h"])
-    wider = scored(str(tmp_path), [PLAN], None, "20261104T000000000000-dddddd", None)
-    assert set(wider["vs_run_id"].to_list()) == {"20261104T000000000000-dddddd", R3, R2, R1}
-    result = drift(wider, [PLAN], "20261104T000000000000-dddddd", None, parse_drift({"min_videos": 2}))
+    r4 = "20261104T000000000000-dddddd"
+    write_run(tmp_path, r4, ["g", "h"])
+    wider = scored(str(tmp_path), [PLAN], None, r4, None, 5)
+    assert set(wider["vs_run_id"].to_list()) == {r4, R3, R2, R1}
+    result = drift(wider, [PLAN], r4, None, parse_drift({"min_videos": 2}))
     assert {r["generator"]: r["reference_run"] for r in result["results"]} == {"g": R3, "h": R1}
     assert scored(str(tmp_path), [PLAN], None, "20261105T000000000000-eeeeee", None).is_empty()  # wrote nothing
+
+
+def test_the_reference_must_have_enough_videos() -> None:
+    rng = np.random.default_rng(5)
+    frame = pl.concat([
+        rows(R1, "g", rng.normal(3, 0.5, 40)),
+        rows(R2, "g", rng.normal(3, 0.5, 3)),  # the pinned run scored only 3 videos of g
+        rows(R3, "g", rng.normal(3, 0.5, 40)),
+    ])  # fmt: skip
+    (result,) = drift(frame, [PLAN], R3, R2, parse_drift(None))["results"]
+    assert result["reference_run"] == R1 and result["tested"]  # not "too few" forever because of the pin
+    (latest,) = drift(frame.filter(pl.col("vs_run_id") != R1), [PLAN], R3, R2, parse_drift(None))["results"]
+    assert latest["reference_run"] == R2 and not latest["tested"] and "fewer than 20" in latest["why"]

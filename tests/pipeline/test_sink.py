@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 
-from vidscore.pipeline.output import table_files
-from vidscore.pipeline.sink import commit_file
+from vidscore.pipeline.output import commit_file, table_files
 
 
 class Crashing(LocalFileSystem):
