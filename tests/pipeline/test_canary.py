@@ -2,6 +2,7 @@
 what it refuses to compare; its config; its rows' isolation in batches; the writer keeping them out of the table."""
 
 import copy
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -190,3 +191,33 @@ def test_a_damaged_baseline_or_summary_never_crashes_the_run(tmp_path) -> None:
     block = _canary_check(cfg, [TechnicalScorer.plan()], clips, [], "20261102T000000000000-bbbbbb", {})
     assert block["alerts"][0].startswith("canary: not checked (ValueError: the pinned canary baseline of")
     assert block["alerts"][0].endswith("fix it or pin again")
+
+
+def test_pin_and_show(tmp_path, capsys) -> None:
+    from vidscore.jobs import canary as job
+
+    meta = tmp_path / "_vidscore"
+    meta.mkdir()
+    good, bad = record(), record()
+    bad["status"][f"{CANARY_PREFIX}b"] = "decode_error"
+
+    def summary(run: str, rec: dict | None) -> None:
+        block = {"record": rec, "reference": None, "alerts": [], "notices": [], "moved": {}} if rec else None
+        (meta / f"run-{run}.json").write_text(json.dumps({"canary": block} if block else {"rows": 0}))
+
+    summary("20261101T000000000000-aaaaaa", good)
+    summary("20261102T000000000000-bbbbbb", bad)
+    summary("20261103T000000000000-cccccc", None)  # scored nothing: no canary
+    assert job.main(["show", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "baseline: none pinned" in shown and "latest run with a canary: 20261102T000000000000-bbbbbb" in shown
+    # the latest run with a canary failed a clip: refused, nothing pinned
+    assert job.main(["pin", str(tmp_path)]) == 2
+    assert "failed clips" in capsys.readouterr().err and not (meta / "canary" / "baseline.json").exists()
+    assert job.main(["pin", str(tmp_path), "--run", "20261103T000000000000-cccccc"]) == 2
+    assert "has no canary record" in capsys.readouterr().err
+    assert job.main(["pin", str(tmp_path), "--run", "20261101T000000000000-aaaaaa"]) == 0
+    pinned = json.loads((meta / "canary" / "baseline.json").read_text())
+    assert pinned["run_id"] == "20261101T000000000000-aaaaaa" and pinned["record"] == good
+    assert job.main(["show", str(tmp_path)]) == 0
+    assert "baseline: run 20261101T000000000000-aaaaaa" in capsys.readouterr().out
