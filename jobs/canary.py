@@ -7,13 +7,12 @@ Exit codes: 0 done, 2 nothing to pin or show, or bad options.
 """
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 
-from vidscore.operators.storage import filesystem
 from vidscore.operators.urls import redact
 from vidscore.pipeline import canary
+from vidscore.pipeline.output import run_summaries
 from vidscore.pipeline.summary import canary_lines
 
 
@@ -31,7 +30,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def show(table: str, endpoint_url: str | None) -> list[str]:
-    fs, _ = filesystem(table, endpoint_url)
     lines = []
     baseline = canary.baseline(table, endpoint_url)
     if baseline is None:
@@ -41,9 +39,8 @@ def show(table: str, endpoint_url: str | None) -> list[str]:
         scorers = ", ".join(f"{k} ({v['checkpoint']})" for k, v in rec["environment"]["scorers"].items())
         lines.append(f"baseline: run {baseline['run_id']}, pinned {baseline['pinned_at']}, {len(rec['clips'])} clips "
                      f"({rec['source']}); {scorers}")  # fmt: skip
-    for run_id, path in reversed(canary.summaries(table, endpoint_url)):
-        with fs.open(path, "r") as f:
-            block = json.load(f).get("canary")
+    for run_id, summary in run_summaries(table, endpoint_url):
+        block = summary.get("canary")
         if block:
             lines.append(f"latest run with a canary: {run_id}")
             lines += canary_lines(block) + [f"  {a}" for a in block.get("alerts", [])]

@@ -106,9 +106,14 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _table(table_id: str, head: list[str], rows: list[list[str]], cls: str = "") -> str:
+def _table(table_id: str, head: list[str], rows: list[list[str]], cls: str = "", wrap: bool = False) -> str:
+    """An HTML table; with `wrap`, cells after the first wrap long text (paths, checkpoint ids) instead of
+    widening the page."""
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    td = '<td class="wrap">' if wrap else "<td>"
+    body = "".join(
+        f"<tr><td>{escape(r[0])}</td>" + "".join(f"{td}{escape(c)}</td>" for c in r[1:]) + "</tr>" for r in rows
+    )
     return f'<table id="{table_id}" class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -133,10 +138,7 @@ def _summary_section(summary: dict[str, Any]) -> list[str]:
             base = block.get("baseline_provenance") or {}
             row += ["; ".join(base.get("checkpoint") or ["-"]), "; ".join(base.get("frames") or ["-"])]
         rows.append(row)
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    cells = ("".join(f'<td class="{"wrap" if i else ""}">{escape(c)}</td>' for i, c in enumerate(r)) for r in rows)
-    body = "".join(f"<tr>{c}</tr>" for c in cells)
-    parts.append(f'<table id="checkpoints"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>')
+    parts.append(_table("checkpoints", head, rows, wrap=True))
     parts.append('<h3>What changed</h3><ul id="changes">')
     if not cmp:
         parts.append('<li class="muted">No baseline: run with <code>--compare BASELINE</code> to see changes.</li>')

@@ -21,8 +21,9 @@ import polars as pl
 
 from vidscore.jobs import html, stats
 from vidscore.jobs.table import SCORER_PREFIXES, JobError, read_scores, score_columns, write_text
-from vidscore.operators.storage import filesystem, join
+from vidscore.operators.storage import join
 from vidscore.operators.urls import redact
+from vidscore.pipeline.output import run_summaries
 from vidscore.schemas.scores import OK
 
 NO_GENERATOR = "(none)"
@@ -214,8 +215,7 @@ def comparison(
         gens.append({"generator": g, "scores": scores})
     warnings = []
     for block in blocks:
-        mine, theirs = block["provenance"], provenance(base, block["name"])
-        block["baseline_provenance"] = theirs
+        mine, theirs = block["provenance"], block["baseline_provenance"]
         for key in ("checkpoint", "frames"):
             if mine.get(key) and theirs.get(key) and set(mine[key]) != set(theirs[key]):
                 what = "checkpoints" if key == "checkpoint" else "frame recipes"
@@ -257,21 +257,11 @@ def table_root(location: str) -> str:
 def latest_run(location: str, endpoint_url: str | None) -> dict[str, Any] | None:
     """The alerts of the table's latest run that checked its canary or drift (a later run that scored nothing
     does not hide them): canary (alerts, notices, reference) and drift (alerts)."""
-    from vidscore.pipeline.canary import summaries
-
-    root = table_root(location)
     try:
-        runs = summaries(root, endpoint_url)
-        fs, _ = filesystem(root, endpoint_url)
-        for run_id, path in reversed(runs):
-            try:
-                with fs.open(path, "r") as f:
-                    data = json.load(f)
-            except ValueError:  # a damaged summary: look at the one before
-                continue
-            if not isinstance(data, dict) or not (data.get("canary") or data.get("drift")):
-                continue
+        for run_id, data in run_summaries(table_root(location), endpoint_url):
             canary, drift = data.get("canary") or {}, data.get("drift") or {}
+            if not (canary or drift):
+                continue  # scored nothing, or ran with both off: the run before it still speaks
             return {
                 "run_id": run_id,
                 "canary_alerts": canary.get("alerts", []),
@@ -281,7 +271,7 @@ def latest_run(location: str, endpoint_url: str | None) -> dict[str, Any] | None
                 "drift_tested": drift.get("tested"),
             }
     except (OSError, ValueError):
-        return None  # a partition folder or a table without summaries: nothing to show
+        return None  # storage that cannot list the table's metadata: nothing to show
     return None
 
 
@@ -329,6 +319,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     }
     if base is not None:
         order = [g["generator"] for g in gens]
+        for block in blocks:
+            block["baseline_provenance"] = provenance(base, block["name"])
         summary["comparison"] = comparison(df, base, columns, base_columns, order, args, blocks)
         summary["changes"] = significant(summary["comparison"], blocks)
     return summary

@@ -30,10 +30,10 @@ import pyarrow as pa
 
 from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.operators.scorers.rows import todo_column
-from vidscore.operators.storage import filesystem, is_local, to_url, with_retries
+from vidscore.operators.storage import filesystem, to_url, with_retries
 from vidscore.operators.urls import redact
 from vidscore.pipeline.config import CanaryConfig
-from vidscore.pipeline.output import META_DIR
+from vidscore.pipeline.output import META_DIR, commit_file, read_json, run_summaries
 from vidscore.schemas.scores import CANARY_PREFIX, OK
 
 log = logging.getLogger("vidscore")
@@ -69,8 +69,12 @@ class CanarySet:
 
 
 def _digest(fs: Any, path: str) -> str:
+    """sha256 of a clip, read in 8 MiB pieces (a user's clips may be large)."""
+    digest = hashlib.sha256()
     with fs.open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        while piece := f.read(8 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def default_set(output: str, endpoint_url: str | None) -> CanarySet:
@@ -88,9 +92,7 @@ def default_set(output: str, endpoint_url: str | None) -> CanarySet:
                 frames = render(style, seed, DEFAULT_FRAMES, *DEFAULT_SIZE)
                 # One thread: x264's threaded lookahead may pick other bits from run to run.
                 clip = encode_video(Path(tmp) / "clip.mp4", frames, DEFAULT_FPS, options={"threads": "1"})
-                if is_local(fs):  # object stores have no folders
-                    fs.makedirs(folder, exist_ok=True)
-                with_retries(fs.pipe_file, target, clip.read_bytes())
+                with_retries(commit_file, fs, target, clip.read_bytes())
         video_id = CANARY_PREFIX + name
         rows.append({"video_id": video_id, "uri": to_url(fs, target), "prompt": prompt})
         digests[video_id] = _digest(fs, target)
@@ -117,14 +119,6 @@ def user_set(location: str, endpoint_url: str | None) -> CanarySet:
             raise ValueError(f"canary clip {redact(uri)} cannot be read ({type(exc).__name__}); fix the set") from exc
         rows.append({"video_id": video_id, "uri": uri, "prompt": prompt})
     return CanarySet(redact(location), rows, digests)
-
-
-def prepare(config: CanaryConfig, output: str, endpoint_url: str | None) -> CanarySet | None:
-    if config.clips is None:
-        return None
-    if config.clips == "default":
-        return default_set(output, endpoint_url)
-    return user_set(config.clips, endpoint_url)
 
 
 def rows_table(canary: CanarySet, schema: pa.Schema | None, plans: list[ScorerPlan]) -> pa.Table:
@@ -247,45 +241,11 @@ def compare(current: dict, before: dict | None, config: CanaryConfig, plans: lis
     return result
 
 
-def _read_json(fs: Any, path: str) -> dict | None:
-    """The JSON document at `path`; None when absent; ValueError when it is not a JSON object."""
-    try:
-        with fs.open(path, "r") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{redact(to_url(fs, path))} is not readable JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{redact(to_url(fs, path))} is not a JSON object")
-    return data
-
-
-def _summary(fs: Any, path: str) -> dict:
-    """A run summary; an unreadable one (a crash mid-write by an old version) counts as empty."""
-    try:
-        return _read_json(fs, path) or {}
-    except ValueError as exc:
-        log.warning("canary: skipping %s", exc)
-        return {}
-
-
-def summaries(output: str, endpoint_url: str | None) -> list[tuple[str, str]]:
-    """(run id, path) of every run summary in the table's metadata folder, oldest first."""
-    fs, base = filesystem(output, endpoint_url)
-    folder = posixpath.join(base, META_DIR)
-    if not fs.exists(folder):
-        return []
-    names = [posixpath.basename(p) for p in fs.ls(folder, detail=False)]
-    runs = sorted(n[len("run-") : -len(".json")] for n in names if n.startswith("run-") and n.endswith(".json"))
-    return [(r, posixpath.join(folder, f"run-{r}.json")) for r in runs]
-
-
 def baseline(output: str, endpoint_url: str | None) -> dict | None:
     """The table's pinned baseline ({run_id, pinned_at, record}), or None; ValueError when it is damaged (the
     canary then alerts: pin again)."""
     fs, base = filesystem(output, endpoint_url)
-    data = _read_json(fs, posixpath.join(base, FOLDER, BASELINE))
+    data = read_json(fs, posixpath.join(base, FOLDER, BASELINE))
     if data is not None and not {"run_id", "pinned_at", "record"} <= set(data):
         raise ValueError(f"the pinned canary baseline of {redact(output)} is incomplete; pin again")
     return data
@@ -293,46 +253,37 @@ def baseline(output: str, endpoint_url: str | None) -> dict | None:
 
 def reference(output: str, run_id: str, endpoint_url: str | None) -> tuple[dict | None, dict | None]:
     """(the record to compare with, where it came from): the pinned baseline, else the latest earlier run's."""
-    fs, _ = filesystem(output, endpoint_url)
     pinned = baseline(output, endpoint_url)
     if pinned is not None:
         return pinned["record"], {"kind": "pinned", "run_id": pinned["run_id"], "pinned_at": pinned["pinned_at"]}
-    for rid, path in reversed(summaries(output, endpoint_url)):
-        if rid >= run_id:
-            continue
-        rec = (_summary(fs, path).get("canary") or {}).get("record")
-        if rec is not None:
+    for rid, summary in run_summaries(output, endpoint_url):
+        rec = (summary.get("canary") or {}).get("record")
+        if rid < run_id and rec is not None:
             return rec, {"kind": "previous run", "run_id": rid}
     return None, None
 
 
 def pin(output: str, run_id: str | None, endpoint_url: str | None, pinned_at: str) -> dict[str, Any]:
     """Make a run's canary record (the latest run with one, or `run_id`) the table's baseline."""
-    fs, base = filesystem(output, endpoint_url)
-    runs = summaries(output, endpoint_url)
-    chosen = None
-    for rid, path in reversed(runs):
-        if run_id is not None and rid != run_id:
-            continue
-        rec = (_summary(fs, path).get("canary") or {}).get("record")
-        if rec is not None:
-            chosen = (rid, rec)
+    rid, rec = run_id, None
+    for rid, summary in run_summaries(output, endpoint_url):
+        rec = (summary.get("canary") or {}).get("record")
+        if rid == run_id or (run_id is None and rec is not None):
             break
+    else:
+        rid, rec = run_id, None
+    if rec is None:
         if run_id is not None:
             raise ValueError(f"run {run_id} of {redact(output)} has no canary record (it scored nothing, or ran "
                              "with canary: off)")  # fmt: skip
-    if chosen is None:
-        which = f"run {run_id}" if run_id else "any run"
-        raise ValueError(f"no canary record for {which} in {redact(output)}; run `vidscore score` on it first")
-    rid, rec = chosen
+        raise ValueError(f"no canary record for any run in {redact(output)}; run `vidscore score` on it first")
     bad = {v: s for v, s in rec["status"].items() if s != OK}
     if bad:
         raise ValueError(f"run {rid}'s canary has failed clips {sorted(bad)}; fix them and pin a run where all passed")
     baseline = {"run_id": rid, "pinned_at": pinned_at, "record": rec}
-    target = posixpath.join(base, FOLDER, BASELINE)
-    if is_local(fs):
-        fs.makedirs(posixpath.dirname(target), exist_ok=True)
-    with_retries(fs.pipe_file, target, (json.dumps(baseline, indent=2) + "\n").encode())
+    fs, base = filesystem(output, endpoint_url)
+    text = json.dumps(baseline, indent=2) + "\n"
+    with_retries(commit_file, fs, posixpath.join(base, FOLDER, BASELINE), text.encode())
     return baseline
 
 

@@ -1,7 +1,10 @@
 """The score table on storage: location checks before work, what is already scored, run-labelled files."""
 
+import json
+import logging
 import posixpath
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -10,6 +13,7 @@ import pyarrow.parquet as pq
 from vidscore.operators.storage import filesystem, is_local, to_url
 from vidscore.operators.urls import redact
 
+log = logging.getLogger("vidscore")
 META_DIR = "_vidscore"  # pyarrow, polars and Ray skip `_`-prefixed entries when reading the table
 
 
@@ -69,6 +73,37 @@ def write_json(output: str, name: str, text: str, endpoint_url: str | None = Non
     target = posixpath.join(path, META_DIR, name)
     commit_file(fs, target, text.encode())
     return to_url(fs, target)
+
+
+def read_json(fs: Any, path: str) -> dict | None:
+    """The JSON object at `path`; None when absent; ValueError when it is not a readable JSON object."""
+    try:
+        with fs.open(path, "r") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{redact(to_url(fs, path))} is not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{redact(to_url(fs, path))} is not a JSON object")
+    return data
+
+
+def run_summaries(output: str, endpoint_url: str | None = None) -> Iterator[tuple[str, dict]]:
+    """(run id, summary) of the runs `write_json` recorded as `run-<id>.json`, newest first, read one at a time
+    (callers usually stop at the first that has what they need). A damaged summary (a crash mid-write by an
+    older version) is skipped with a warning."""
+    fs, path = filesystem(output, endpoint_url)
+    folder = posixpath.join(path, META_DIR)
+    if not fs.exists(folder):
+        return
+    names = [posixpath.basename(p) for p in fs.ls(folder, detail=False)]
+    runs = sorted(n[len("run-") : -len(".json")] for n in names if n.startswith("run-") and n.endswith(".json"))
+    for run_id in reversed(runs):
+        try:
+            yield run_id, read_json(fs, posixpath.join(folder, f"run-{run_id}.json")) or {}
+        except ValueError as exc:
+            log.warning("skipping a run summary: %s", exc)
 
 
 def commit_file(fs: Any, target: str, data: bytes) -> None:
