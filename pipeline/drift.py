@@ -22,6 +22,7 @@ import polars as pl
 
 from vidscore.operators.scorers.plan import ScorerPlan
 from vidscore.pipeline.config import DriftConfig
+from vidscore.pipeline.output import table_files
 from vidscore.pipeline.table import column_types, file_schemas, files_by_run, read_projected
 from vidscore.schemas.scores import OK
 
@@ -59,19 +60,24 @@ def scored(
     (scorer, generator) this run scored has a run with `min_videos` ok rows, or after MAX_LOOKBACK earlier
     runs: a nightly table reads about two runs, not its history (a compacted snapshot is read when the
     search reaches it)."""
-    schemas = file_schemas(output, endpoint_url)
-    runs = files_by_run(list(schemas))
+    runs = files_by_run(table_files(output, endpoint_url))  # names only: footers are read per run below
     mine = runs.pop(run_id, [])
     if not mine:
         return pl.DataFrame()
-    order = {path: i for i, path in enumerate(schemas)}
-    need, types = _columns(plans), column_types(schemas)
+    need = _columns(plans)
 
-    def read(files: list[str]) -> pl.DataFrame:
-        return read_projected(files, schemas, need, types, order, endpoint_url)
+    def read(files: list[str]) -> pl.DataFrame | None:
+        schemas = file_schemas(output, endpoint_url, files=files)  # unreadable files are left out, logged
+        if not schemas:
+            return None
+        order = {path: i for i, path in enumerate(schemas)}
+        return read_projected(list(schemas), schemas, need, column_types(schemas), order, endpoint_url)
 
-    frames = [read(mine)]
-    wanted = _pairs(frames[0], plans, "~")  # every pair this run scored ok ("~" sorts after every run id)
+    first = read(mine)
+    if first is None:
+        return pl.DataFrame()
+    frames = [first]
+    wanted = _pairs(first, plans, "~")  # every pair this run scored ok ("~" sorts after every run id)
     earlier = sorted((k for k in runs if not k.startswith("~") and k < run_id), reverse=True)
     if pinned in earlier:
         earlier.remove(pinned)
@@ -79,8 +85,10 @@ def scored(
     for key in [*earlier[:MAX_LOOKBACK], *(k for k in runs if k.startswith("~"))]:
         if not wanted:
             break
-        frames.append(read(runs[key]))
-        wanted -= _pairs(frames[-1], plans, run_id, min_videos)
+        frame = read(runs[key])
+        if frame is not None:
+            frames.append(frame)
+            wanted -= _pairs(frame, plans, run_id, min_videos)
     return pl.concat(frames, how="diagonal_relaxed")
 
 

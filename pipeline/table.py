@@ -77,15 +77,16 @@ def group_of(column: str, scorers: Iterable[str]) -> str | None:
 
 
 def file_schemas(
-    location: str, endpoint_url: str | None = None, unreadable: list[str] | None = None
+    location: str, endpoint_url: str | None = None, unreadable: list[str] | None = None, files: list[str] | None = None
 ) -> dict[str, pl.Schema]:
-    """Each committed Parquet file of the table with its schema (footers only), in name order.
+    """Each committed Parquet file of the table (or only `files`, from `table_files`) with its schema (footers
+    only), in name order.
 
     A file that is not readable Parquet (bad magic bytes, a foreign or truncated file) is left out, logged with
     what to do, and added to `unreadable` ("path: reason"): the rest of the table stays usable."""
     try:
         fs, _ = filesystem(location, endpoint_url)
-        files = table_files(location, endpoint_url)
+        files = table_files(location, endpoint_url) if files is None else files
     except Exception as exc:  # noqa: BLE001 - unreachable storage of any kind
         raise TableError(
             f"score table {redact(location)} is unreachable ({type(exc).__name__}); check the path, endpoint and "
