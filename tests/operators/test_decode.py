@@ -77,7 +77,7 @@ def test_tiny_frames_decode(videos: dict[str, Path]) -> None:
 
 
 def test_falls_back_to_decord_when_pyav_cannot(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import vidscore.operators.decode as decode
+    import vidscore.operators.video_file as decode
 
     def broken(*args: object) -> None:
         raise decode.DecodeError("simulated PyAV failure")
@@ -164,7 +164,7 @@ def test_one_decoder_many_sizes_exact_frames(videos: dict[str, Path], timeout_s:
 
 
 def test_too_short_is_refused_without_a_fallback(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import vidscore.operators.decode as decode
+    import vidscore.operators.video_file as decode
 
     def no_decord(*args: object) -> None:
         raise AssertionError("a refused video must not be retried with decord")

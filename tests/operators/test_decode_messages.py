@@ -27,7 +27,7 @@ def test_no_transport_prefixes_in_sandboxed_errors(tmp_path: Path) -> None:
 def test_pyav_reason_is_kept_when_decord_also_fails(tmp_path: Path, monkeypatch) -> None:
     """In `auto`, a video PyAV opens but cannot decode goes to decord; when decord fails too, the row says
     PyAV's reason, not decord's opaque one."""
-    from vidscore.operators import decode as module
+    from vidscore.operators import video_file as module
 
     def pyav_fails(*args, **kwargs):
         raise module.DecodeError("3 of 8 sampled frames could not be decoded")

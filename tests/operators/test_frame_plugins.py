@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import gradient_frames
 from vidscore.jobs.corpus import encode_video
-from vidscore.operators.decode import Decoder, decode_file, preloads
+from vidscore.operators.decode import Decoder, preloads
 from vidscore.operators.frames import FrameSpec, VideoInfo
+from vidscore.operators.video_file import decode_file
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from PIL import Image
 
 from tests.conftest import gradient_frames
 from vidscore.jobs.corpus import encode_video
-from vidscore.operators.decode import decode_file
 from vidscore.operators.frames import FrameSpec, VideoInfo
 from vidscore.operators.scorers.qwen2vl_frames import FpsFrames, SmartResize, smart_resize
+from vidscore.operators.video_file import decode_file
 
 
 @pytest.mark.parametrize(
