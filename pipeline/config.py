@@ -222,10 +222,13 @@ class ScoreConfig:
     def _check_tolerances(self) -> None:
         """Any scorer's name may carry a canary tolerance (a shared config file names them all, and -s picks
         some); another name is a typo that would silently leave a scorer on the default."""
+        named = {k for k, _ in self.canary.tolerance} - {s.name for s in self.scorers} - {"default"}
+        if not named:
+            return  # nothing to look up: the scorer registry is not imported
         from vidscore.operators.scorers import SCORERS
 
         known = set(SCORERS) | {s.name for s in self.scorers}
-        stray = sorted({k for k, _ in self.canary.tolerance} - known - {"default"})
+        stray = sorted(named - known)
         if stray:
             raise ConfigError(f"canary tolerance names {stray}; use default or a scorer: {sorted(known)}")
 
